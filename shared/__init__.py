@@ -1,0 +1,1 @@
+"""DICOMweb archive on Azure Functions: the logic behind every function in function_app.py."""

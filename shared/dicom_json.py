@@ -1,0 +1,166 @@
+"""DICOM JSON (PS3.18 F.2): turning headers into metadata, and the attributes QIDO knows per level."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from pydicom import Dataset
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
+
+# Values of these VRs are bulk data: left out of metadata, as the reference service does.
+BULK_DATA_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+DicomJson = dict[str, dict[str, Any]]
+
+
+class Level(IntEnum):
+    STUDY = 1
+    SERIES = 2
+    INSTANCE = 3
+
+
+@dataclass(frozen=True)
+class Attribute:
+    keyword: str
+    level: Level
+    searchable: bool = False
+    default: bool = False  # returned without includefield in v2
+    computed: bool = False  # derived from the archive, not from any one file
+
+    @property
+    def tag(self) -> str:
+        return f"{tag_for_keyword(self.keyword):08X}"
+
+    @property
+    def vr(self) -> str:
+        return dictionary_VR(tag_for_keyword(self.keyword))
+
+
+_S, _R, _I = Level.STUDY, Level.SERIES, Level.INSTANCE
+ATTRIBUTES: tuple[Attribute, ...] = (
+    Attribute("StudyInstanceUID", _S, searchable=True, default=True),
+    Attribute("PatientName", _S, searchable=True, default=True),
+    Attribute("PatientID", _S, searchable=True, default=True),
+    Attribute("PatientBirthDate", _S, searchable=True, default=True),
+    Attribute("AccessionNumber", _S, searchable=True, default=True),
+    Attribute("ReferringPhysicianName", _S, searchable=True, default=True),
+    Attribute("StudyDate", _S, searchable=True, default=True),
+    Attribute("StudyDescription", _S, searchable=True, default=True),
+    Attribute("ModalitiesInStudy", _S, searchable=True, computed=True),
+    Attribute("SpecificCharacterSet", _S),
+    Attribute("StudyTime", _S),
+    Attribute("PatientSex", _S),
+    Attribute("StudyID", _S),
+    Attribute("NumberOfStudyRelatedSeries", _S, computed=True),
+    Attribute("NumberOfStudyRelatedInstances", _S, computed=True),
+    Attribute("SeriesInstanceUID", _R, searchable=True, default=True),
+    Attribute("Modality", _R, searchable=True, default=True),
+    Attribute("PerformedProcedureStepStartDate", _R, searchable=True, default=True),
+    Attribute("ManufacturerModelName", _R, searchable=True, default=True),
+    Attribute("SeriesDescription", _R),
+    Attribute("SeriesNumber", _R),
+    Attribute("NumberOfSeriesRelatedInstances", _R, computed=True),
+    Attribute("SOPInstanceUID", _I, searchable=True, default=True),
+    Attribute("SOPClassUID", _I),
+    Attribute("InstanceNumber", _I),
+    Attribute("Rows", _I),
+    Attribute("Columns", _I),
+    Attribute("BitsAllocated", _I),
+    Attribute("NumberOfFrames", _I),
+)
+BY_KEYWORD = {attribute.keyword: attribute for attribute in ATTRIBUTES}
+BY_TAG = {attribute.tag: attribute for attribute in ATTRIBUTES}
+
+
+def stored_tags(level: Level) -> list[str]:
+    """Tags copied from each file into the index row of that level."""
+    return [a.tag for a in ATTRIBUTES if a.level == level and not a.computed]
+
+
+def keyword_of(name: str) -> str | None:
+    """Resolve a query key given as keyword (case-sensitive) or 8-hex tag to a dictionary keyword."""
+    if len(name) == 8 and all(c in "0123456789abcdefABCDEF" for c in name):
+        return keyword_for_tag(int(name, 16)) or None
+    return name if tag_for_keyword(name) is not None else None
+
+
+# ---- headers to DICOM JSON ----------------------------------------------------------------------
+
+
+def dataset_to_json(dataset: Dataset) -> DicomJson:
+    """DICOM JSON of a header without bulk data or file meta; values that cannot be encoded are dropped."""
+    result: DicomJson = {}
+    for element in dataset:
+        if element.tag.group == 0x0002 or element.VR in BULK_DATA_VRS:
+            continue
+        tag = f"{element.tag:08X}"
+        if element.VR == "SQ":
+            result[tag] = {"vr": "SQ", "Value": [dataset_to_json(item) for item in element.value]}
+            continue
+        json_element = _element_to_json(element)
+        if json_element is not None:
+            result[tag] = json_element
+    return result
+
+
+def _element_to_json(element: DataElement) -> dict[str, Any] | None:
+    try:
+        return element.to_json_dict(bulk_data_element_handler=None, bulk_data_threshold=1 << 30)
+    except Exception:  # a malformed value (e.g. bad IS/DS text); the file itself is kept intact
+        return None
+
+
+def subset(metadata: DicomJson, tags: list[str]) -> DicomJson:
+    return {tag: metadata[tag] for tag in tags if tag in metadata}
+
+
+# ---- reading and comparing values -----------------------------------------------------------------
+
+
+def first_text(element: dict[str, Any] | None) -> str:
+    """The first value of a DICOM JSON element as text ('' when empty); PN gives its first group."""
+    if not element:
+        return ""
+    values = element.get("Value") or []
+    if not values or values[0] is None:
+        return ""
+    value = values[0]
+    if isinstance(value, dict):
+        return next((v for v in value.values() if isinstance(v, str) and v), "")
+    return str(value).strip()
+
+
+def all_texts(element: dict[str, Any] | None) -> list[str]:
+    """Every value as text; every component group of every PN value."""
+    if not element:
+        return []
+    texts = []
+    for value in element.get("Value") or []:
+        if isinstance(value, dict):
+            texts.extend(v for v in value.values() if isinstance(v, str) and v)
+        elif value is not None and str(value).strip():
+            texts.append(str(value).strip())
+    return texts
+
+
+def normalize_text(value: str) -> str:
+    return value.strip().casefold()
+
+
+def normalize_person_name(value: str) -> str:
+    """Case- and accent-insensitive form of a PN; component separators become spaces."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(stripped.replace("^", " ").replace("=", " ").casefold().split())
+
+
+def name_words(value: str) -> list[str]:
+    return normalize_person_name(value).split()
+
+
+def is_empty(element: dict[str, Any] | None) -> bool:
+    return not all_texts(element)

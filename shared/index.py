@@ -1,0 +1,444 @@
+"""The archive's index in Table Storage, designed so no read scans the archive.
+
+Table `<prefix>studies` keeps one partition per study, so a store or delete commits atomically in one
+entity-group transaction, guarded by ETags (optimistic concurrency: the app runs on many hosts):
+    RowKey "A"                 the study: Attrs (DICOM JSON), Series, Instances, Modalities
+    RowKey "B|<series>"        a series: Attrs, Instances, Modality
+    RowKey "C|<series>|<sop>"  an instance: Attrs, Blob (opaque version id), TransferSyntax, Size, Frames
+Counts and ModalitiesInStudy are derived from the series rows inside the same transaction, so they are
+right however many stores race.
+
+Table `<prefix>lookup` holds pointer rows (attribute value -> study/series/instance) for every searchable
+attribute. They are written before the transaction that makes an instance visible and checked against
+the authoritative rows on every read, so a pointer left by a failed store or an old value is harmless,
+and is removed once it is old enough not to belong to a store still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import string
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
+from azure.data.tables import TableTransactionError, UpdateMode
+
+from .dicom_file import FrameLayout, ParsedInstance
+from .dicom_json import (
+    ATTRIBUTES,
+    Attribute,
+    DicomJson,
+    Level,
+    all_texts,
+    first_text,
+    is_empty,
+    name_words,
+    normalize_person_name,
+    normalize_text,
+    stored_tags,
+    subset,
+)
+from .errors import DicomWebError
+from .storage import Storage
+
+STUDY_ROW = "A"
+MAX_ATTEMPTS = 30
+TRANSACTION_LIMIT = 100
+ALL_STUDIES = "Studies"
+STALE_POINTER_AGE = timedelta(minutes=15)
+MODALITY_TAG = "00080060"
+
+INDEXED = [a for a in ATTRIBUTES if a.searchable and not a.computed]
+
+
+class AlreadyStored(Exception):
+    """POST of an instance whose three UIDs are already stored."""
+
+
+def series_row(series: str) -> str:
+    return f"B|{series}"
+
+
+def instance_row(series: str, sop: str) -> str:
+    return f"C|{series}|{sop}"
+
+
+def _prefix_upper_bound(prefix: str) -> str:
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def now_stamp() -> str:
+    """Sortable write time; rows sort newest first by it."""
+    return f"{time.time_ns():020d}"
+
+
+@dataclass
+class InstanceRecord:
+    study: str
+    series: str
+    sop: str
+    blob: str
+    transfer_syntax: str
+    size: int
+    frames: FrameLayout | None
+    attrs: DicomJson
+    updated: str
+    etag: str | None = None
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> InstanceRecord:
+        _, series, sop = entity["RowKey"].split("|")
+        frames = None
+        if entity.get("Frames"):
+            offset, length, count = (int(v) for v in entity["Frames"].split(","))
+            frames = FrameLayout(offset, length, count)
+        return cls(
+            study=entity["PartitionKey"],
+            series=series,
+            sop=sop,
+            blob=entity["Blob"],
+            transfer_syntax=entity["TransferSyntax"],
+            size=int(entity["Size"]),
+            frames=frames,
+            attrs=json.loads(entity["Attrs"]),
+            updated=entity["Updated"],
+            etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
+        )
+
+    def to_entity(self) -> dict[str, Any]:
+        frames = self.frames
+        return {
+            "PartitionKey": self.study,
+            "RowKey": instance_row(self.series, self.sop),
+            "Blob": self.blob,
+            "TransferSyntax": self.transfer_syntax,
+            "Size": str(self.size),
+            "Frames": f"{frames.offset},{frames.length},{frames.count}" if frames else "",
+            "Attrs": json.dumps(self.attrs),
+            "Updated": self.updated,
+        }
+
+
+# ---- reading the hierarchy --------------------------------------------------------------------------
+
+
+async def read_study_rows(storage: Storage, study: str) -> tuple[dict | None, dict[str, dict]]:
+    """The study row and all its series rows: one single-partition query."""
+    rows = await storage.query(
+        storage.studies, "PartitionKey eq @study and RowKey lt @upper", {"study": study, "upper": "C"}
+    )
+    study_row = next((row for row in rows if row["RowKey"] == STUDY_ROW), None)
+    series_rows = {row["RowKey"][2:]: row for row in rows if row["RowKey"].startswith("B|")}
+    return study_row, series_rows
+
+
+async def read_partition(storage: Storage, study: str) -> list[dict]:
+    return await storage.query(storage.studies, "PartitionKey eq @study", {"study": study})
+
+
+async def get_row(storage: Storage, study: str, row: str) -> dict | None:
+    return await storage.get(storage.studies, study, row)
+
+
+async def list_instances(
+    storage: Storage, study: str, series: str | None = None, sop: str | None = None
+) -> list[InstanceRecord]:
+    if series is not None and sop is not None:
+        entity = await get_row(storage, study, instance_row(series, sop))
+        return [InstanceRecord.from_entity(entity)] if entity else []
+    prefix = f"C|{series}|" if series else "C|"
+    rows = await storage.query(
+        storage.studies,
+        "PartitionKey eq @study and RowKey ge @lower and RowKey lt @upper",
+        {"study": study, "lower": prefix, "upper": _prefix_upper_bound(prefix)},
+    )
+    return sorted((InstanceRecord.from_entity(row) for row in rows), key=_instance_order)
+
+
+def _instance_order(record: InstanceRecord) -> tuple:
+    number = first_text(record.attrs.get("00200013"))
+    return (record.series, int(number) if number.lstrip("-").isdigit() else 0, record.sop)
+
+
+# ---- committing a store -----------------------------------------------------------------------------
+
+
+def merge_attrs(old: DicomJson, new: DicomJson) -> DicomJson:
+    """The latest stored instance wins, but an empty value never overwrites a present one."""
+    merged = dict(old)
+    for tag, element in new.items():
+        if not is_empty(element) or tag not in merged:
+            merged[tag] = element
+    return merged
+
+
+def _op(entity: dict, existing: dict | None) -> tuple:
+    if existing is None:
+        return ("create", entity)
+    return ("update", entity, _if_unchanged(existing, mode=UpdateMode.REPLACE))
+
+
+def _if_unchanged(existing: dict, **extra: Any) -> dict:
+    return {"etag": existing.metadata["etag"], "match_condition": MatchConditions.IfNotModified, **extra}
+
+
+def _is_conflict(error: Exception) -> bool:
+    if isinstance(error, (TableTransactionError, ResourceExistsError, ResourceModifiedError)):
+        return True
+    return isinstance(error, HttpResponseError) and error.status_code in (409, 412)
+
+
+async def _backoff(attempt: int) -> None:
+    """Jittered backoff between optimistic-concurrency retries against other writers."""
+    await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+
+
+def _study_entity(study: str, attrs: DicomJson, series_rows: dict[str, dict], updated: str) -> dict:
+    modalities = sorted({row["Modality"] for row in series_rows.values() if row.get("Modality")})
+    return {
+        "PartitionKey": study,
+        "RowKey": STUDY_ROW,
+        "Attrs": json.dumps(attrs),
+        "Series": len(series_rows),
+        "Instances": sum(int(row["Instances"]) for row in series_rows.values()),
+        "Modalities": json.dumps(modalities),
+        "Updated": updated,
+    }
+
+
+def _series_entity(study: str, series: str, attrs: DicomJson, instances: int, updated: str) -> dict:
+    return {
+        "PartitionKey": study,
+        "RowKey": series_row(series),
+        "Attrs": json.dumps(attrs),
+        "Instances": instances,
+        "Modality": first_text(attrs.get(MODALITY_TAG)).upper(),
+        "Updated": updated,
+    }
+
+
+async def commit_instance(
+    storage: Storage, item: ParsedInstance, blob: str, upsert: bool
+) -> InstanceRecord | None:
+    """Make a stored blob visible; returns the record it replaced (PUT) so its blob can be removed."""
+    study, series, sop = item.study_uid, item.series_uid, item.sop_uid
+    for attempt in range(MAX_ATTEMPTS):
+        (study_row, series_rows), existing = await asyncio.gather(
+            read_study_rows(storage, study), get_row(storage, study, instance_row(series, sop))
+        )
+        if existing is not None and not upsert:
+            raise AlreadyStored()
+        updated = now_stamp()
+        old_study_attrs = json.loads(study_row["Attrs"]) if study_row else {}
+        study_attrs = merge_attrs(old_study_attrs, subset(item.metadata, stored_tags(Level.STUDY)))
+        old_series = series_rows.get(series)
+        old_series_attrs = json.loads(old_series["Attrs"]) if old_series else {}
+        series_attrs = merge_attrs(old_series_attrs, subset(item.metadata, stored_tags(Level.SERIES)))
+        count = (int(old_series["Instances"]) if old_series else 0) + (0 if existing else 1)
+        new_series = _series_entity(study, series, series_attrs, count, updated)
+        new_study = _study_entity(study, study_attrs, {**series_rows, series: new_series}, updated)
+        record = InstanceRecord(
+            study, series, sop, blob, item.transfer_syntax, item.size, item.frames,
+            subset(item.metadata, stored_tags(Level.INSTANCE)), updated,
+        )
+        pointers = _changed_pointers(Level.STUDY, study, old_study_attrs, study_attrs, study_row is None)
+        pointers += _changed_pointers(Level.SERIES, f"{study}|{series}", old_series_attrs, series_attrs, False)
+        if existing is None:
+            pointers += _changed_pointers(Level.INSTANCE, f"{study}|{series}|{sop}", {}, record.attrs, False)
+        await write_pointers(storage, pointers)
+        operations = [
+            _op(new_study, study_row),
+            _op(new_series, old_series),
+            _op(record.to_entity(), existing),
+        ]
+        try:
+            await storage.studies.submit_transaction(operations)
+        except Exception as error:
+            if not _is_conflict(error):
+                raise
+            await _backoff(attempt)
+            continue
+        return InstanceRecord.from_entity(existing) if existing else None
+    raise DicomWebError(503, "The study is being changed by many requests at once; retry shortly.",
+                        {"Retry-After": "1"})
+
+
+# ---- deleting -------------------------------------------------------------------------------------
+
+
+def _chunks(records: list[InstanceRecord]) -> Iterable[list[InstanceRecord]]:
+    """Split so each transaction (instances + their series + the study) stays within 100 operations."""
+    chunk: list[InstanceRecord] = []
+    series: set[str] = set()
+    for record in records:
+        grows = 0 if record.series in series else 1
+        if len(chunk) + len(series) + grows + 2 > TRANSACTION_LIMIT:
+            yield chunk
+            chunk, series = [], set()
+            grows = 1
+        chunk.append(record)
+        series.add(record.series)
+    if chunk:
+        yield chunk
+
+
+async def delete_instances(storage: Storage, records: list[InstanceRecord]) -> list[InstanceRecord]:
+    """Remove instances from the index, then their blobs; returns what was removed."""
+    deleted: list[InstanceRecord] = []
+    for chunk in _chunks(records):
+        deleted += await _delete_chunk(storage, chunk)
+    names = [name for record in deleted for name in (_blob_names(record))]
+    await storage.delete_blobs(*names)
+    return deleted
+
+
+def _blob_names(record: InstanceRecord) -> tuple[str, str]:
+    from .storage import instance_blob, metadata_blob
+
+    return instance_blob(record.blob), metadata_blob(record.blob)
+
+
+async def _delete_chunk(storage: Storage, chunk: list[InstanceRecord]) -> list[InstanceRecord]:
+    study = chunk[0].study
+    for attempt in range(MAX_ATTEMPTS):
+        study_row, series_rows = await read_study_rows(storage, study)
+        if study_row is None or not chunk:
+            return []
+        removed = Counter(record.series for record in chunk)
+        updated = now_stamp()
+        operations: list[tuple] = [
+            ("delete", record.to_entity(), {"etag": record.etag, "match_condition": MatchConditions.IfNotModified})
+            for record in chunk
+        ]
+        remaining: dict[str, dict] = {}
+        for series, row in series_rows.items():
+            count = int(row["Instances"]) - removed.get(series, 0)
+            if series not in removed:
+                remaining[series] = row
+            elif count > 0:
+                remaining[series] = _series_entity(study, series, json.loads(row["Attrs"]), count, updated)
+                operations.append(("update", remaining[series], _if_unchanged(row, mode=UpdateMode.REPLACE)))
+            else:
+                operations.append(("delete", row, _if_unchanged(row)))
+        if remaining:
+            new_study = _study_entity(study, json.loads(study_row["Attrs"]), remaining, updated)
+            operations.append(("update", new_study, _if_unchanged(study_row, mode=UpdateMode.REPLACE)))
+        else:
+            operations.append(("delete", study_row, _if_unchanged(study_row)))
+        try:
+            await storage.studies.submit_transaction(operations)
+            return chunk
+        except Exception as error:
+            if not _is_conflict(error):
+                raise
+        # Someone changed the study meanwhile: re-read what we are deleting (it may be gone or replaced).
+        fresh = await asyncio.gather(*(list_instances(storage, r.study, r.series, r.sop) for r in chunk))
+        chunk = [found[0] for found in fresh if found]
+        await _backoff(attempt)
+    raise DicomWebError(503, "The study is being changed by many requests at once; retry shortly.",
+                        {"Retry-After": "1"})
+
+
+# ---- lookup pointers ------------------------------------------------------------------------------
+
+_KEY_SAFE = frozenset(string.ascii_letters + string.digits + ".-_ ")
+# In range-searchable row keys the value comes first, then this separator, then the target. It sorts
+# below every character key_escape() emits, so value ranges and prefixes are plain row-key ranges.
+SEPARATOR = "!"
+MAX_KEY_VALUE = 200
+
+
+def key_escape(text: str) -> str:
+    """Table keys forbid / \\ # ? and control characters; escape all but a safe, order-friendly set."""
+    return "".join(c if c in _KEY_SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in text[:MAX_KEY_VALUE])
+
+
+def is_range_vr(vr: str) -> bool:
+    return vr in ("DA", "DT", "TM")
+
+
+def exact_partition(attribute: Attribute, value: str) -> str:
+    if attribute.vr == "PN":
+        return f"{attribute.keyword}|{key_escape(normalize_person_name(value))}"
+    if attribute.vr == "UI":
+        return f"{attribute.keyword}|{key_escape(value)}"
+    return f"{attribute.keyword}|{key_escape(normalize_text(value))}"
+
+
+def word_partition(attribute: Attribute, word: str) -> str:
+    return f"{attribute.keyword}~{key_escape(word[:1])}"
+
+
+def pointer_keys(attribute: Attribute, element: dict | None, target: str) -> list[tuple[str, str]]:
+    values = all_texts(element)
+    if is_range_vr(attribute.vr):
+        return [(attribute.keyword, f"{key_escape(v)}{SEPARATOR}{target}") for v in values]
+    keys = [(exact_partition(attribute, v), target) for v in values]
+    if attribute.vr == "PN":
+        words = {word for v in values for word in name_words(v)}
+        keys += [(word_partition(attribute, w), f"{key_escape(w)}{SEPARATOR}{target}") for w in words]
+    return keys
+
+
+def _changed_pointers(level: Level, target: str, old: DicomJson, new: DicomJson, new_study: bool) -> list:
+    keys = [(ALL_STUDIES, target)] if new_study else []
+    for attribute in INDEXED:
+        if attribute.level == level and new.get(attribute.tag) != old.get(attribute.tag):
+            keys += pointer_keys(attribute, new.get(attribute.tag), target)
+    return keys
+
+
+async def write_pointers(storage: Storage, keys: list[tuple[str, str]]) -> None:
+    await asyncio.gather(
+        *(storage.lookup.upsert_entity({"PartitionKey": pk, "RowKey": rk}) for pk, rk in keys)
+    )
+
+
+@dataclass
+class Pointer:
+    target: tuple[str, ...]
+    entity: dict
+
+
+async def read_pointers(storage: Storage, partition: str, lower: str | None = None, upper: str | None = None) -> list[Pointer]:
+    """Pointers of one lookup partition, optionally within a row-key range [lower, upper)."""
+    query_filter, params = "PartitionKey eq @pk", {"pk": partition}
+    if lower is not None:
+        query_filter += " and RowKey ge @lower"
+        params["lower"] = lower
+    if upper is not None:
+        query_filter += " and RowKey lt @upper"
+        params["upper"] = upper
+    entities = await storage.query(storage.lookup, query_filter, params)
+    pointers = []
+    for entity in entities:
+        target = entity["RowKey"].rsplit(SEPARATOR, 1)[-1]
+        pointers.append(Pointer(tuple(target.split("|")), entity))
+    return pointers
+
+
+async def drop_stale_pointers(storage: Storage, pointers: list[Pointer]) -> None:
+    """Remove pointers that no longer match, unless recent (a store may be mid-flight) or rewritten."""
+    cutoff = datetime.now(timezone.utc) - STALE_POINTER_AGE
+    old = [p for p in pointers if _timestamp(p.entity) is not None and _timestamp(p.entity) < cutoff]
+    for pointer in old:
+        try:
+            await storage.lookup.delete_entity(
+                pointer.entity["PartitionKey"], pointer.entity["RowKey"],
+                etag=pointer.entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+            )
+        except HttpResponseError:
+            pass  # rewritten by a store meanwhile, or already gone
+
+
+def _timestamp(entity: dict) -> datetime | None:
+    stamp = getattr(entity, "metadata", {}).get("timestamp")
+    return stamp if isinstance(stamp, datetime) else None

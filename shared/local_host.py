@@ -1,0 +1,90 @@
+"""Serve the very functions of function_app.py over HTTP, for machines without Azure Functions Core Tools.
+
+The route table is built from the app's own function list, so there is one route table, not two.
+Usage: python -m shared.local_host [--port 7071] [--with-azurite DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+from pathlib import Path
+
+import azure.functions as func
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .errors import DicomWebError
+
+_PARAMETER = re.compile(r"\{\*?(\w+)(?::[^}]*)?\??\}")
+
+
+def starlette_path(route: str) -> str:
+    """ASP.NET-style `studies/{study}` (constraints and `?` dropped) to Starlette's `/studies/{study}`."""
+    return "/" + _PARAMETER.sub(r"{\1}", route.lstrip("/"))
+
+
+def routes_from(app: func.FunctionApp) -> list[Route]:
+    routes = []
+    for function in app.get_functions():
+        trigger = function.get_trigger()
+        user_function = function.get_user_function()
+        methods = [str(getattr(m, "value", m)) for m in (trigger.methods or ["GET"])]
+
+        async def endpoint(request: Request, _call=user_function, _name=trigger.name) -> Response:
+            return await _call(**{_name: request})
+
+        routes.append(Route(starlette_path(trigger.route), endpoint, methods=methods, name=function.get_function_name()))
+    return routes
+
+
+async def _problem(request: Request, error: Exception) -> Response:
+    status = getattr(error, "status_code", 404)
+    detail = (
+        f"No DICOMweb operation at {request.method} {request.url.path[:200]}. Paths start with /v1/ or /v2/, "
+        "e.g. /v2/studies."
+    )
+    if status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path[:200]}."
+    return DicomWebError(status, detail).to_response()
+
+
+def create_app(app: func.FunctionApp | None = None) -> Starlette:
+    if app is None:
+        from function_app import app
+    return Starlette(routes=routes_from(app), exception_handlers={HTTPException: _problem})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
+    parser.add_argument("--with-azurite", type=Path, metavar="DIR", help="start Azurite with its data in DIR")
+    arguments = parser.parse_args()
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    azurite = None
+    if arguments.with_azurite:
+        from .azurite import Azurite
+
+        azurite = Azurite(arguments.with_azurite.resolve(), 10000, 10002, 10001).start()
+        os.environ["DICOM_STORAGE_CONNECTION_STRING"] = azurite.connection_string
+        print(f"Azurite is running with its data in {arguments.with_azurite}/", flush=True)
+    os.environ.setdefault("DICOM_PUBLIC_BASE_URL", f"http://{arguments.host}:{arguments.port}")
+    import uvicorn
+
+    print(f"DICOMweb API at http://{arguments.host}:{arguments.port}/v1 and /v2 (Ctrl-C stops it)", flush=True)
+    try:
+        uvicorn.run(create_app(), host=arguments.host, port=arguments.port, log_level="warning", access_log=False)
+    finally:
+        if azurite is not None:
+            azurite.stop()
+
+
+if __name__ == "__main__":
+    main()

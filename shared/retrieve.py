@@ -1,0 +1,243 @@
+"""WADO-RS: instances, metadata and frames, streamed from Blob Storage using what the index recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from azure.core.exceptions import ResourceNotFoundError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from .errors import bad_request, not_acceptable, not_found
+from .http import DICOM_JSON, check_version, require_json_accept
+from .index import InstanceRecord, list_instances
+from .mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_accept
+from .multipart import closing, new_boundary, part_head, related_content_type
+from .storage import Storage, get_storage, instance_blob, metadata_blob
+from .uids import require_uid
+
+DICOM = "application/dicom"
+OCTET_STREAM = "application/octet-stream"
+# Uncompressed syntaxes whose bytes are Explicit VR Little Endian's as they are, for pixel data.
+LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", EXPLICIT_VR_LITTLE_ENDIAN}
+METADATA_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class Choice:
+    multipart: bool
+    transfer_syntax: str  # a UID, or ORIGINAL
+
+
+async def _find(storage: Storage, study: str, series: str | None, sop: str | None) -> list[InstanceRecord]:
+    study = require_uid(study, "study instance UID")
+    series = require_uid(series, "series instance UID") if series is not None else None
+    sop = require_uid(sop, "SOP instance UID") if sop is not None else None
+    records = await list_instances(storage, study, series, sop)
+    if not records:
+        what = "instance" if sop else "series" if series else "study"
+        raise not_found(f"The {what} was not found in this archive.")
+    return records
+
+
+# ---- instances --------------------------------------------------------------------------------------
+
+
+def choose_instance_format(accept: str | None, single_allowed: bool) -> Choice:
+    ranges = parse_accept(accept)
+    if not ranges:
+        return Choice(not single_allowed, EXPLICIT_VR_LITTLE_ENDIAN)
+    for media_range in ranges:
+        if media_range.type in ("*/*", "multipart/*"):
+            return Choice(not single_allowed, ORIGINAL)
+        if media_range.type == "multipart/related" and media_range.related_type in (None, DICOM, "*/*"):
+            return Choice(True, _syntax(media_range))
+        if media_range.type in (DICOM, "application/*") and single_allowed:
+            return Choice(False, _syntax(media_range))
+    allowed = 'multipart/related; type="application/dicom"' + (" or application/dicom" if single_allowed else "")
+    raise not_acceptable(
+        f"Cannot answer with '{accept[:200]}'. This resource is available as {allowed}, with "
+        "transfer-syntax=* (as stored) or 1.2.840.10008.1.2.1 (the default)."
+    )
+
+
+def _syntax(media_range: MediaType) -> str:
+    return media_range.transfer_syntax or EXPLICIT_VR_LITTLE_ENDIAN
+
+
+def _check_convertible(records: list[InstanceRecord], syntax: str) -> None:
+    for record in records:
+        if syntax != ORIGINAL and record.transfer_syntax != syntax:
+            raise not_acceptable(
+                f"An instance is stored as {record.transfer_syntax} and this service cannot yet convert it to "
+                f"{syntax}. Ask for it as stored with transfer-syntax=* in the Accept header, e.g. "
+                'Accept: multipart/related; type="application/dicom"; transfer-syntax=*'
+            )
+
+
+async def retrieve(
+    request: Request, version: str, study: str, series: str | None = None, instance: str | None = None
+) -> Response:
+    check_version(version)
+    choice = choose_instance_format(request.headers.get("accept"), single_allowed=instance is not None)
+    storage = await get_storage()
+    records = await _find(storage, study, series, instance)
+    _check_convertible(records, choice.transfer_syntax)
+    if not choice.multipart:
+        record, chunks = await _open(storage, records[0])
+        return StreamingResponse(
+            chunks,
+            media_type=f"{DICOM}; transfer-syntax={record.transfer_syntax}",
+            headers={"Content-Length": str(record.size)},
+        )
+    boundary = new_boundary()
+    first = await _open(storage, records[0])  # a storage failure answers 503/404 before the 200 starts
+    return StreamingResponse(
+        _multipart_instances(storage, records, first, boundary),
+        media_type=related_content_type(DICOM, boundary),
+    )
+
+
+async def _open(storage: Storage, record: InstanceRecord) -> tuple[InstanceRecord, AsyncIterator[bytes]]:
+    """Open the instance's blob; if an upsert replaced it meanwhile, follow the index to the new one."""
+    for _ in range(3):
+        try:
+            return record, await storage.open_stream(instance_blob(record.blob))
+        except ResourceNotFoundError:
+            fresh = await list_instances(storage, record.study, record.series, record.sop)
+            if not fresh:
+                raise not_found("The instance was deleted while it was being retrieved.") from None
+            record = fresh[0]
+    raise not_found("The instance is being replaced repeatedly; retry.")
+
+
+async def _multipart_instances(
+    storage: Storage,
+    records: list[InstanceRecord],
+    first: tuple[InstanceRecord, AsyncIterator[bytes]],
+    boundary: str,
+) -> AsyncIterator[bytes]:
+    opened: tuple[InstanceRecord, AsyncIterator[bytes]] | None = first
+    for record in records:
+        try:
+            current, chunks = opened if opened is not None else await _open(storage, record)
+        except Exception:
+            continue  # deleted after the listing: leave it out rather than break the response
+        opened = None
+        yield part_head(boundary, [("Content-Type", f"{DICOM}; transfer-syntax={current.transfer_syntax}")])
+        async for chunk in chunks:
+            yield chunk
+        yield b"\r\n"
+    yield closing(boundary)
+
+
+# ---- metadata ---------------------------------------------------------------------------------------
+
+
+async def metadata(
+    request: Request, version: str, study: str, series: str | None = None, instance: str | None = None
+) -> Response:
+    check_version(version)
+    require_json_accept(request)
+    storage = await get_storage()
+    records = await _find(storage, study, series, instance)
+    return StreamingResponse(_metadata_array(storage, records), media_type=DICOM_JSON)
+
+
+async def _metadata_array(storage: Storage, records: list[InstanceRecord]) -> AsyncIterator[bytes]:
+    """Metadata JSON was written at store time, so no .dcm file is ever parsed here."""
+    yield b"["
+    written = 0
+    for start in range(0, len(records), METADATA_CONCURRENCY):
+        window = records[start : start + METADATA_CONCURRENCY]
+        bodies = await asyncio.gather(*(_metadata_of(storage, r) for r in window))
+        for body in bodies:
+            if body is not None:
+                yield (b"," if written else b"") + body
+                written += 1
+    yield b"]"
+
+
+async def _metadata_of(storage: Storage, record: InstanceRecord) -> bytes | None:
+    try:
+        return await storage.download(metadata_blob(record.blob))
+    except ResourceNotFoundError:
+        fresh = await list_instances(storage, record.study, record.series, record.sop)
+        return await storage.download(metadata_blob(fresh[0].blob)) if fresh else None
+
+
+# ---- frames -----------------------------------------------------------------------------------------
+
+
+def parse_frame_list(text: str) -> list[int]:
+    frames = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.lstrip("-").isdigit() or int(item) < 1:
+            raise bad_request(f"Frame numbers start at 1 and are comma separated (e.g. frames/1,2); got '{text[:80]}'.")
+        frames.append(int(item))
+    return frames
+
+
+def choose_frame_format(accept: str | None, frame_count: int) -> Choice:
+    ranges = parse_accept(accept)
+    if not ranges:
+        return Choice(True, EXPLICIT_VR_LITTLE_ENDIAN)
+    for media_range in ranges:
+        if media_range.type in ("*/*", "multipart/*"):
+            return Choice(True, ORIGINAL)
+        if media_range.type == "multipart/related" and media_range.related_type in (None, OCTET_STREAM, "*/*"):
+            return Choice(True, _syntax(media_range))
+        if media_range.type == OCTET_STREAM and frame_count == 1:
+            return Choice(False, _syntax(media_range))
+    raise not_acceptable(
+        f"Cannot answer with '{accept[:200]}'. Frames are available as multipart/related; "
+        'type="application/octet-stream" (or application/octet-stream when exactly one frame is asked), '
+        "with transfer-syntax=* or 1.2.840.10008.1.2.1."
+    )
+
+
+async def frames(request: Request, version: str, study: str, series: str, instance: str, frames: str) -> Response:
+    check_version(version)
+    numbers = parse_frame_list(frames)
+    choice = choose_frame_format(request.headers.get("accept"), len(numbers))
+    storage = await get_storage()
+    (record,) = await _find(storage, study, series, instance)
+    layout = record.frames
+    if layout is None:
+        raise not_acceptable(
+            f"Frames of instances stored as {record.transfer_syntax} (compressed or without native pixel data) "
+            "cannot be served by this version yet; retrieve the whole instance with transfer-syntax=*."
+        )
+    pixel_syntax_ok = choice.transfer_syntax == ORIGINAL or (
+        choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN and record.transfer_syntax in LITTLE_ENDIAN_NATIVE
+    )
+    if not pixel_syntax_ok:
+        raise not_acceptable(
+            f"Frames of this instance (stored as {record.transfer_syntax}) cannot be converted to "
+            f"{choice.transfer_syntax} yet; ask with transfer-syntax=* to get them as stored."
+        )
+    missing = [n for n in numbers if n > layout.count]
+    if missing:
+        raise not_found(f"Frame {missing[0]} does not exist: the instance has {layout.count} frame(s).")
+    syntax = record.transfer_syntax if choice.transfer_syntax == ORIGINAL else choice.transfer_syntax
+    blob = instance_blob(record.blob)
+    if not choice.multipart:
+        data = await storage.download_range(blob, *layout.byte_range(numbers[0]))
+        return Response(data, media_type=f"{OCTET_STREAM}; transfer-syntax={syntax}")
+    boundary = new_boundary()
+    return StreamingResponse(
+        _multipart_frames(storage, blob, layout, numbers, boundary, syntax),
+        media_type=related_content_type(OCTET_STREAM, boundary),
+    )
+
+
+async def _multipart_frames(storage, blob, layout, numbers, boundary, syntax) -> AsyncIterator[bytes]:  # noqa: ANN001
+    for number in numbers:
+        data = await storage.download_range(blob, *layout.byte_range(number))
+        yield part_head(boundary, [("Content-Type", f"{OCTET_STREAM}; transfer-syntax={syntax}")])
+        yield data
+        yield b"\r\n"
+    yield closing(boundary)

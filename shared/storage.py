@@ -1,0 +1,149 @@
+"""Blob and Table clients: one set per event loop, reused across requests, with counted table reads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+from typing import IO, Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+CHUNK = 4 * 1024 * 1024
+
+# Table entities read while serving the current request (a test and benchmark hook).
+_entities_read: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("entities_read", default=None)
+
+
+def start_counting() -> list[int]:
+    counter = [0]
+    _entities_read.set(counter)
+    return counter
+
+
+def _count(entities: int) -> None:
+    counter = _entities_read.get()
+    if counter is not None:
+        counter[0] += entities
+
+
+def instance_blob(version: str) -> str:
+    """Opaque blob names: a random version id, never UIDs, which can carry patient information."""
+    return f"{version[:2]}/{version}/instance.dcm"
+
+
+def metadata_blob(version: str) -> str:
+    return f"{version[:2]}/{version}/metadata.json"
+
+
+class Storage:
+    def __init__(self, settings: Settings) -> None:
+        options: dict[str, Any] = {
+            "max_single_put_size": CHUNK,
+            "max_block_size": CHUNK,
+            "max_single_get_size": CHUNK,
+            "max_chunk_get_size": CHUNK,
+        }
+        if settings.connection_string:
+            blob_service = BlobServiceClient.from_connection_string(settings.connection_string, **options)
+            table_service = TableServiceClient.from_connection_string(settings.connection_string)
+        else:
+            from azure.identity.aio import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+            blob_service = BlobServiceClient(settings.blob_account_url, credential=credential, **options)
+            table_service = TableServiceClient(settings.table_account_url, credential=credential)
+        self._blob_service = blob_service
+        self._table_service = table_service
+        self.container: ContainerClient = blob_service.get_container_client(settings.container)
+        self.studies: TableClient = table_service.get_table_client(settings.table_prefix + "studies")
+        self.lookup: TableClient = table_service.get_table_client(settings.table_prefix + "lookup")
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+
+    async def ensure_ready(self) -> None:
+        """Create the container and tables on first use (Bicep creates them in Azure; Azurite starts empty)."""
+        if self._ready:
+            return
+        async with self._ready_lock:
+            if self._ready:
+                return
+            for create in (self.container.create_container, self.studies.create_table, self.lookup.create_table):
+                try:
+                    await create()
+                except ResourceExistsError:
+                    pass
+            self._ready = True
+
+    async def close(self) -> None:
+        await self._blob_service.close()
+        await self._table_service.close()
+
+    # ---- blobs ----
+
+    async def upload(self, name: str, data: IO[bytes] | bytes, length: int, content_type: str) -> None:
+        from azure.storage.blob import ContentSettings
+
+        await self.container.get_blob_client(name).upload_blob(
+            data, length=length, overwrite=False, content_settings=ContentSettings(content_type=content_type)
+        )
+
+    async def download(self, name: str) -> bytes:
+        downloader = await self.container.get_blob_client(name).download_blob()
+        return await downloader.readall()
+
+    async def download_range(self, name: str, offset: int, length: int) -> bytes:
+        downloader = await self.container.get_blob_client(name).download_blob(offset=offset, length=length)
+        return await downloader.readall()
+
+    async def open_stream(self, name: str) -> AsyncIterator[bytes]:
+        """Start a download (so a missing blob fails before any byte is sent) and return its chunks."""
+        downloader = await self.container.get_blob_client(name).download_blob()
+        return downloader.chunks()
+
+    async def delete_blobs(self, *names: str) -> None:
+        for name in names:
+            try:
+                await self.container.delete_blob(name)
+            except ResourceNotFoundError:
+                pass
+            except Exception:  # left for the cleanup job; the index no longer points at it
+                log.warning("could not delete blob %s", name, exc_info=True)
+
+    # ---- tables ----
+
+    @staticmethod
+    async def get(table: TableClient, partition: str, row: str) -> dict[str, Any] | None:
+        try:
+            entity = await table.get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None
+        _count(1)
+        return entity
+
+    @staticmethod
+    async def query(table: TableClient, query_filter: str, parameters: dict[str, str]) -> list[dict[str, Any]]:
+        """Filters always take user values as parameters, never by string concatenation."""
+        entities = [entity async for entity in table.query_entities(query_filter, parameters=parameters)]
+        _count(len(entities))
+        return entities
+
+
+_storages: dict[int, Storage] = {}
+
+
+async def get_storage() -> Storage:
+    """The clients of this event loop (the Functions worker runs one; the SDK's sessions are bound to it)."""
+    loop_id = id(asyncio.get_running_loop())
+    storage = _storages.get(loop_id)
+    if storage is None:
+        storage = _storages[loop_id] = Storage(Settings.from_environment())
+    await storage.ensure_ready()
+    return storage

@@ -1,0 +1,203 @@
+"""STOW-RS: POST stores new instances, PUT upserts. Nothing becomes visible until its index commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .config import Settings
+from .dicom_file import ALREADY_EXISTS, PROCESSING_FAILURE, InstanceFailure, ParsedInstance, parse_instance
+from .errors import unsupported_media_type
+from .http import DICOM_JSON, check_version, require_json_accept
+from .index import AlreadyStored, commit_instance
+from .mediatypes import parse_media_type
+from .multipart import Part, read_parts, spool_body
+from .storage import Storage, get_storage, instance_blob, metadata_blob
+from .uids import require_uid
+
+DICOM = "application/dicom"
+
+
+@dataclass
+class Outcome:
+    sop_class_uid: str | None
+    sop_uid: str | None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    failure: InstanceFailure | None = None
+
+
+@dataclass
+class Staged:
+    item: ParsedInstance
+    version: str
+
+
+async def store(request: Request, version: str, study: str | None = None, upsert: bool = False) -> Response:
+    api = check_version(version)
+    study_in_path = require_uid(study, "study instance UID") if study is not None else None
+    require_json_accept(request)
+    parts = _parts(request)
+    storage = await get_storage()
+    staged: list[Staged] = []
+    outcomes: list[Outcome | Staged] = []
+    try:
+        async for part in parts:
+            try:
+                _check_part_type(part)
+                outcomes.append(await _stage(storage, part, api, study_in_path))
+            finally:
+                part.close()
+            if isinstance(outcomes[-1], Staged):
+                staged.append(outcomes[-1])
+    except BaseException:
+        # A bad part or a broken body fails the whole request: remove what was already uploaded.
+        await asyncio.gather(*(_discard(storage, s) for s in staged))
+        raise
+    if not outcomes:
+        return Response(status_code=204)
+    results = [o if isinstance(o, Outcome) else await _commit(storage, o, upsert) for o in outcomes]
+    return _response(results, api, version, study_in_path)
+
+
+def _parts(request: Request) -> AsyncIterator[Part]:
+    content_type = request.headers.get("content-type")
+    expected = 'multipart/related; type="application/dicom"'
+    if not content_type:
+        raise unsupported_media_type(f"The request has no Content-Type. Send {expected} or {DICOM}.")
+    media_type = parse_media_type(content_type)
+    if media_type.type == DICOM:
+        return _single(request, content_type)
+    if media_type.type == "multipart/related":
+        if media_type.related_type not in (None, DICOM):
+            raise unsupported_media_type(
+                f"Only DICOM files can be stored: the multipart type '{media_type.related_type}' is not supported. "
+                f"Send {expected}."
+            )
+        return read_parts(request.stream(), media_type.params.get("boundary"))
+    if media_type.type == "multipart/form-data":
+        raise unsupported_media_type(
+            "multipart/form-data is not a DICOMweb store request, so nothing was stored. With curl --form, add "
+            f"--header 'Content-Type: {expected}' (curl then keeps your type and adds the boundary)."
+        )
+    raise unsupported_media_type(f"Content-Type '{content_type[:100]}' cannot be stored. Send {expected} or {DICOM}.")
+
+
+async def _single(request: Request, content_type: str) -> AsyncIterator[Part]:
+    yield await spool_body(request.stream(), content_type)
+
+
+def _check_part_type(part: Part) -> None:
+    if part.content_type is None:
+        return
+    if parse_media_type(part.content_type).type != DICOM:
+        raise unsupported_media_type(
+            f"A part has Content-Type '{part.content_type[:100]}'; every part must be {DICOM}. Nothing was stored."
+        )
+
+
+async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | None) -> Outcome | Staged:
+    """Parse and upload one instance; it stays invisible (no index row) until committed."""
+    try:
+        item = await asyncio.to_thread(parse_instance, part.file, part.size, api, study_in_path)
+    except InstanceFailure as failure:
+        return Outcome(*_identity(part), failure=failure)
+    version = uuid.uuid4().hex
+    metadata_json = json.dumps(item.metadata).encode()
+    part.file.seek(0)
+    try:
+        await asyncio.gather(
+            storage.upload(instance_blob(version), part.file, part.size, DICOM),
+            storage.upload(metadata_blob(version), metadata_json, len(metadata_json), DICOM_JSON),
+        )
+    except Exception as error:
+        await storage.delete_blobs(instance_blob(version), metadata_blob(version))
+        failure = InstanceFailure(PROCESSING_FAILURE, f"The instance could not be written to storage: {type(error).__name__}.")
+        return Outcome(item.sop_class_uid, item.sop_uid, failure=failure)
+    return Staged(item, version)
+
+
+def _identity(part: Part) -> tuple[str | None, str | None]:
+    """The SOP Class and Instance UIDs of a file that failed, when they can be read at all."""
+    try:
+        import pydicom
+
+        part.file.seek(0)
+        header = pydicom.dcmread(part.file, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+        return str(header.get("SOPClassUID", "")) or None, str(header.get("SOPInstanceUID", "")) or None
+    except Exception:
+        return None, None
+
+
+async def _commit(storage: Storage, staged: Staged, upsert: bool) -> Outcome:
+    item = staged.item
+    outcome = Outcome(item.sop_class_uid, item.sop_uid, item.study_uid, item.series_uid)
+    try:
+        replaced = await commit_instance(storage, item, staged.version, upsert)
+    except AlreadyStored:
+        await _discard(storage, staged)
+        outcome.failure = InstanceFailure(
+            ALREADY_EXISTS, "An instance with the same Study, Series and SOP Instance UIDs is already stored; "
+            "use PUT to replace it."
+        )
+        return outcome
+    except Exception as error:
+        await _discard(storage, staged)
+        if getattr(error, "status", None) == 503:
+            raise
+        outcome.failure = InstanceFailure(PROCESSING_FAILURE, f"The index could not be updated: {type(error).__name__}.")
+        return outcome
+    if replaced is not None:
+        await storage.delete_blobs(instance_blob(replaced.blob), metadata_blob(replaced.blob))
+    return outcome
+
+
+async def _discard(storage: Storage, staged: Staged) -> None:
+    await storage.delete_blobs(instance_blob(staged.version), metadata_blob(staged.version))
+
+
+def _uid(value: str | None) -> dict[str, Any]:
+    return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
+
+
+def _response(results: list[Outcome], api: str, version: str, study_in_path: str | None) -> Response:
+    base = f"{Settings.from_environment().public_base_url}/{version}"
+    stored = [r for r in results if r.failure is None]
+    failed = [r for r in results if r.failure is not None]
+    body: dict[str, Any] = {}
+    if study_in_path and stored:
+        body["00081190"] = {"vr": "UR", "Value": [f"{base}/studies/{study_in_path}"]}
+    if stored:
+        body["00081199"] = {"vr": "SQ", "Value": [
+            {
+                "00081150": _uid(r.sop_class_uid),
+                "00081155": _uid(r.sop_uid),
+                "00081190": {"vr": "UR", "Value": [
+                    f"{base}/studies/{r.study_uid}/series/{r.series_uid}/instances/{r.sop_uid}"
+                ]},
+            }
+            for r in stored
+        ]}
+    if failed:
+        body["00081198"] = {"vr": "SQ", "Value": [_failure_item(r, api) for r in failed]}
+    status = 200 if not failed else 202 if stored else 409
+    return Response(json.dumps(body), status_code=status, media_type=DICOM_JSON)
+
+
+def _failure_item(outcome: Outcome, api: str) -> dict[str, Any]:
+    assert outcome.failure is not None
+    item: dict[str, Any] = {
+        "00081150": _uid(outcome.sop_class_uid),
+        "00081155": _uid(outcome.sop_uid),
+        "00081197": {"vr": "US", "Value": [outcome.failure.reason]},
+    }
+    if api != "v1":
+        item["00741048"] = {"vr": "SQ", "Value": [{"00000902": {"vr": "LO", "Value": [outcome.failure.comment]}}]}
+    return item
