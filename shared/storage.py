@@ -10,13 +10,17 @@ from typing import IO, Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient, TableServiceClient
-from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient, ExponentialRetry
 
 from .config import Settings
 
 log = logging.getLogger(__name__)
 
 CHUNK = 4 * 1024 * 1024
+# Deliberate retry and timeout policies: a few quick retries ride out a blip; an outage fails in
+# seconds (the caller answers 503 or a per-instance failure) instead of hanging for minutes.
+RETRIES = 3
+TIMEOUTS = {"connection_timeout": 5, "read_timeout": 60}
 
 # Table entities read while serving the current request (a test and benchmark hook).
 _entities_read: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("entities_read", default=None)
@@ -50,16 +54,19 @@ class Storage:
             "max_block_size": CHUNK,
             "max_single_get_size": CHUNK,
             "max_chunk_get_size": CHUNK,
+            "retry_policy": ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=RETRIES),
+            **TIMEOUTS,
         }
+        table_options: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": 0.25, **TIMEOUTS}
         if settings.connection_string:
             blob_service = BlobServiceClient.from_connection_string(settings.connection_string, **options)
-            table_service = TableServiceClient.from_connection_string(settings.connection_string)
+            table_service = TableServiceClient.from_connection_string(settings.connection_string, **table_options)
         else:
             from azure.identity.aio import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
             blob_service = BlobServiceClient(settings.blob_account_url, credential=credential, **options)
-            table_service = TableServiceClient(settings.table_account_url, credential=credential)
+            table_service = TableServiceClient(settings.table_account_url, credential=credential, **table_options)
         self._blob_service = blob_service
         self._table_service = table_service
         self.container: ContainerClient = blob_service.get_container_client(settings.container)

@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine: `make run` serves the API, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 7071
+
+.PHONY: run test lint install tools
+
+run: install
+	PORT=$(PORT) $(BIN)/python -m shared.local_host --port $(PORT) --with-azurite .azurite
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+install: $(BIN)/.installed node_modules/.installed tools
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The tests replay the tutorial with curl itself.
+tools:
+	@command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl)

@@ -1,0 +1,69 @@
+"""Real parts only: a real Azurite over HTTP and the real function handlers behind a real HTTP server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.azurite import Azurite, free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    emulator = Azurite().start()
+    yield emulator
+    emulator.stop()
+
+
+class LocalHost:
+    """The local host (python -m shared.local_host) as a subprocess, on a free port."""
+
+    def __init__(self, connection_string: str, **settings: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DICOM_STORAGE_CONNECTION_STRING": connection_string,
+            "DICOM_PUBLIC_BASE_URL": self.url,
+            "PYTHONUNBUFFERED": "1",
+            **settings,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shared.local_host", "--port", str(self.port)], cwd=REPO, env=env
+        )
+        wait_for_port(self.port, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def service(azurite: Azurite) -> Iterator[LocalHost]:
+    host = LocalHost(azurite.connection_string)
+    yield host
+    host.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(service: LocalHost) -> str:
+    return f"{service.url}/v2"
+
+
+@pytest.fixture(scope="session")
+def v1_url(service: LocalHost) -> str:
+    return f"{service.url}/v1"
+
+
+@pytest.fixture()
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60) as http:
+        yield http

@@ -1,0 +1,78 @@
+"""Small, valid DICOM files with chosen UIDs and attributes, made with pydicom (no network, no fixtures)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from pydicom import Dataset
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "dcms"
+TUTORIAL = SAMPLES / "tutorial"
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def make_instance(
+    study: str | None = None,
+    series: str | None = None,
+    sop: str | None = None,
+    *,
+    rows: int = 4,
+    columns: int = 4,
+    frames: int = 1,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    **attributes: object,
+) -> bytes:
+    """A 16-bit monochrome image whose pixel value at (frame f, index i) is f * 1000 + i."""
+    dataset = Dataset()
+    dataset.SOPClassUID = CT_IMAGE
+    dataset.StudyInstanceUID = study or generate_uid()
+    dataset.SeriesInstanceUID = series or generate_uid()
+    dataset.SOPInstanceUID = sop or generate_uid()
+    dataset.PatientID = "PAT-1"
+    dataset.PatientName = "Doe^John"
+    dataset.StudyDate = "20240115"
+    dataset.Modality = "CT"
+    dataset.AccessionNumber = "ACC-1"
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dataset.Rows, dataset.Columns = rows, columns
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 16, 15
+    dataset.PixelRepresentation = 0
+    if frames > 1:
+        dataset.NumberOfFrames = frames
+    for keyword, value in attributes.items():
+        if value is None:
+            delattr(dataset, keyword)
+        else:
+            setattr(dataset, keyword, value)
+    dataset.PixelData = pixel_data(rows, columns, frames)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    meta.TransferSyntaxUID = transfer_syntax
+    dataset.file_meta = meta
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True, little_endian=True, implicit_vr=False)
+    return buffer.getvalue()
+
+
+def pixel_data(rows: int, columns: int, frames: int) -> bytes:
+    return b"".join(
+        (frame * 1000 + index).to_bytes(2, "little") for frame in range(frames) for index in range(rows * columns)
+    )
+
+
+def frame_bytes(rows: int, columns: int, frame: int) -> bytes:
+    """The bytes of frame `frame` (1-based) of make_instance's pixel data."""
+    size = rows * columns * 2
+    return pixel_data(rows, columns, frame)[(frame - 1) * size :] if frame else b""
+
+
+def multipart_body(files: list[bytes], boundary: str = "BOUNDARY-test-1234") -> bytes:
+    body = b""
+    for data in files:
+        body += f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
