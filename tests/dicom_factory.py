@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import sys
+from array import array
 from pathlib import Path
 
 from pydicom import Dataset
@@ -25,7 +27,7 @@ def make_instance(
     transfer_syntax: str = ExplicitVRLittleEndian,
     **attributes: object,
 ) -> bytes:
-    """A 16-bit monochrome image whose pixel value at (frame f, index i) is f * 1000 + i."""
+    """A 16-bit monochrome image; see frame_bytes for its pixel values."""
     dataset = Dataset()
     dataset.SOPClassUID = CT_IMAGE
     dataset.StudyInstanceUID = study or generate_uid()
@@ -51,7 +53,7 @@ def make_instance(
     dataset.PixelData = pixel_data(rows, columns, frames)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    meta.MediaStorageSOPInstanceUID = dataset.get("SOPInstanceUID") or generate_uid()
     meta.TransferSyntaxUID = transfer_syntax
     dataset.file_meta = meta
     buffer = io.BytesIO()
@@ -60,15 +62,15 @@ def make_instance(
 
 
 def pixel_data(rows: int, columns: int, frames: int) -> bytes:
-    return b"".join(
-        (frame * 1000 + index).to_bytes(2, "little") for frame in range(frames) for index in range(rows * columns)
-    )
+    return b"".join(frame_bytes(rows, columns, frame) for frame in range(1, frames + 1))
 
 
 def frame_bytes(rows: int, columns: int, frame: int) -> bytes:
-    """The bytes of frame `frame` (1-based) of make_instance's pixel data."""
-    size = rows * columns * 2
-    return pixel_data(rows, columns, frame)[(frame - 1) * size :] if frame else b""
+    """Frame `frame` (1-based): 16-bit little-endian values (frame * 1000 + index) mod 65536."""
+    values = array("H", ((frame * 1000 + index) % 65536 for index in range(rows * columns)))
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tobytes()
 
 
 def multipart_body(files: list[bytes], boundary: str = "BOUNDARY-test-1234") -> bytes:
