@@ -19,6 +19,7 @@ from starlette.responses import Response
 from .dicom_json import (
     ATTRIBUTES,
     BY_KEYWORD,
+    BY_TAG,
     Attribute,
     DicomJson,
     Level,
@@ -377,7 +378,10 @@ async def search(
     if not page:
         return Response(status_code=204, headers=headers)
     tags = sorted(returned_tags(query, version))
-    body = [{tag: row.attrs[tag] for tag in tags if tag in row.attrs} for row in page]
+    # Attributes asked for by name (query keys, includefield) come back empty when a file lacks them.
+    asked = {tag: {"vr": BY_TAG[tag].vr} for tag in query.include if tag in BY_TAG and BY_TAG[tag].level <= query.level}
+    body = [{tag: row.attrs[tag] if tag in row.attrs else asked[tag] for tag in tags if tag in row.attrs or tag in asked}
+            for row in page]
     return Response(json.dumps(body), media_type=DICOM_JSON, headers=headers)
 
 

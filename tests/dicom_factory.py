@@ -57,7 +57,7 @@ def make_instance(
     meta.TransferSyntaxUID = transfer_syntax
     dataset.file_meta = meta
     buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True, little_endian=True, implicit_vr=False)
+    dataset.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
 
 

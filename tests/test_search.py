@@ -1,0 +1,225 @@
+"""QIDO-RS: the six paths, attributes per level, matching, includefield, paging, and 204/400 rules."""
+
+from __future__ import annotations
+
+import secrets
+
+import httpx
+import pytest
+from pydicom.uid import generate_uid
+
+from tests.dicom_factory import make_instance
+from tests.helpers import search, store, values
+
+TOKEN = secrets.token_hex(4).upper()  # keeps this module's data apart from other tests'
+
+
+@pytest.fixture(scope="module")
+def archive(base_url: str) -> dict:
+    """Three studies, stored oldest first: A (CT+MR, 2 series), B (CT), C (US)."""
+    a, b, c = generate_uid(), generate_uid(), generate_uid()
+    a_ct, a_mr, b_ct, c_us = (generate_uid() for _ in range(4))
+    patient = f"PID-{TOKEN}"
+    common = {"PatientID": patient, "ReferringPhysicianName": "Who^Doctor"}
+    studies = [
+        [make_instance(a, a_ct, PatientName=f"Müller^Jöhn{TOKEN}", StudyDate="20200110", AccessionNumber=f"acc-{TOKEN}-a",
+                       StudyTime="101500", **common),
+         make_instance(a, a_mr, PatientName=f"Müller^Jöhn{TOKEN}", StudyDate="20200110", Modality="MR",
+                       AccessionNumber=f"acc-{TOKEN}-a", ManufacturerModelName="Scanner X", **common)],
+        [make_instance(b, b_ct, PatientName=f"Doe{TOKEN}^Jane", StudyDate="20210620", AccessionNumber=f"acc-{TOKEN}-b",
+                       StudyDescription="Chest", **common)],
+        [make_instance(c, c_us, PatientName=f"Roe{TOKEN}^Richard", StudyDate="20221231", Modality="US",
+                       AccessionNumber=f"acc-{TOKEN}-c", **common)],
+    ]
+    with httpx.Client() as client:
+        for files in studies:  # one request each, so the stored order is known
+            assert store(client, f"{base_url}/studies", files).status_code == 200
+    return {"a": a, "b": b, "c": c, "a_ct": a_ct, "a_mr": a_mr, "patient": patient}
+
+
+def uids(results: list[dict], tag: str = "0020000D") -> list[str]:
+    return [values(r, tag)[0] for r in results]
+
+
+def test_results_are_newest_first(client: httpx.Client, base_url: str, archive: dict) -> None:
+    results = search(client, f"{base_url}/studies", PatientID=archive["patient"])
+    assert uids(results) == [archive["c"], archive["b"], archive["a"]]
+
+
+def test_person_name_matches_ignoring_case_and_accents(client: httpx.Client, base_url: str, archive: dict) -> None:
+    results = search(client, f"{base_url}/studies", PatientName=f"mueller^john{TOKEN}".replace("ue", "u"))
+    assert uids(results) == [archive["a"]]
+
+
+@pytest.mark.parametrize("query", ["joh", "mu", "mu joh"])
+def test_fuzzy_matching_matches_word_prefixes(client: httpx.Client, base_url: str, archive: dict, query: str) -> None:
+    # Each query word must start a word of the name; the TOKEN keeps other tests' names out.
+    name = f"{query} jöhn{TOKEN}" if "joh" not in query else query.replace("joh", f"john{TOKEN}"[:6])
+    results = search(client, f"{base_url}/studies", PatientName=name, fuzzymatching="true", PatientID=archive["patient"])
+    assert uids(results) == [archive["a"]]
+
+
+def test_fuzzy_matching_does_not_match_the_middle_of_a_word(client: httpx.Client, base_url: str, archive: dict) -> None:
+    assert search(client, f"{base_url}/studies", PatientName="ohn", fuzzymatching="true", PatientID=archive["patient"]) == []
+
+
+def test_without_fuzzymatching_a_partial_name_does_not_match(client: httpx.Client, base_url: str, archive: dict) -> None:
+    assert search(client, f"{base_url}/studies", PatientName=f"Doe{TOKEN}") == []
+
+
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [("20200110", "a"), ("20200101-20211231", "ab"), ("20210101-", "bc"), ("-20210620", "ab")],
+)
+def test_study_date_exact_and_ranges(client: httpx.Client, base_url: str, archive: dict, date: str, expected: str) -> None:
+    results = search(client, f"{base_url}/studies", StudyDate=date, PatientID=archive["patient"])
+    assert sorted(uids(results)) == sorted(archive[k] for k in expected)
+
+
+def test_study_date_range_alone_uses_the_date_index(client: httpx.Client, base_url: str, archive: dict) -> None:
+    results = search(client, f"{base_url}/studies", StudyDate="20221231")
+    assert archive["c"] in uids(results)
+
+
+@pytest.mark.parametrize("date", ["-", "20220101-20210101", "2022-01-01", "20221345"])
+def test_invalid_dates_and_ranges_answer_400(client: httpx.Client, base_url: str, date: str) -> None:
+    response = client.get(f"{base_url}/studies", params={"StudyDate": date})
+    assert response.status_code == 400
+    assert "StudyDate" in response.json()["detail"]
+
+
+def test_accession_number_matches_case_insensitively(client: httpx.Client, base_url: str, archive: dict) -> None:
+    results = search(client, f"{base_url}/studies", AccessionNumber=f"ACC-{TOKEN}-B")
+    assert uids(results) == [archive["b"]]
+
+
+def test_modalities_in_study_finds_studies_with_a_series_of_that_modality(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
+    results = search(client, f"{base_url}/studies", ModalitiesInStudy="MR", PatientID=archive["patient"],
+                     includefield="ModalitiesInStudy")
+    assert uids(results) == [archive["a"]]
+    assert values(results[0], "00080061") == ["CT", "MR"]
+
+
+def test_modality_search_at_series_level_carries_study_attributes(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
+    (result,) = search(client, f"{base_url}/series", Modality="MR", PatientID=archive["patient"])
+    assert values(result, "0020000E") == [archive["a_mr"]]
+    assert values(result, "0020000D") == [archive["a"]]
+    assert values(result, "00081090") == ["Scanner X"]
+    assert values(result, "00100020") == [archive["patient"]]
+
+
+def test_series_in_study_path(client: httpx.Client, base_url: str, archive: dict) -> None:
+    results = search(client, f"{base_url}/studies/{archive['a']}/series")
+    assert sorted(uids(results, "0020000E")) == sorted([archive["a_ct"], archive["a_mr"]])
+
+
+def test_instances_at_every_path(client: httpx.Client, base_url: str, archive: dict) -> None:
+    assert len(search(client, f"{base_url}/instances", PatientID=archive["patient"])) == 4
+    assert len(search(client, f"{base_url}/studies/{archive['a']}/instances")) == 2
+    assert len(search(client, f"{base_url}/studies/{archive['a']}/series/{archive['a_mr']}/instances")) == 1
+
+
+def test_instance_results_carry_series_and_study_attributes(client: httpx.Client, base_url: str, archive: dict) -> None:
+    (result,) = search(client, f"{base_url}/studies/{archive['a']}/series/{archive['a_mr']}/instances")
+    assert values(result, "00080060") == ["MR"]
+    assert values(result, "0020000D") == [archive["a"]]
+    assert "00080018" in result
+
+
+def test_uid_lists_match_any(client: httpx.Client, base_url: str, archive: dict) -> None:
+    results = search(client, f"{base_url}/studies", StudyInstanceUID=f"{archive['a']},{archive['c']}")
+    assert sorted(uids(results)) == sorted([archive["a"], archive["c"]])
+
+
+def test_v2_returns_the_default_study_attributes_the_study_has(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
+    (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=archive["a"])
+    # StudyDescription and PatientBirthDate are defaults too, but study A's files do not have them.
+    assert set(result) == {"00080020", "00080050", "00080090", "00100010", "00100020", "0020000D"}
+
+
+def test_v1_returns_more_attributes_by_default(client: httpx.Client, v1_url: str, archive: dict) -> None:
+    (result,) = search(client, f"{v1_url}/studies", StudyInstanceUID=archive["a"])
+    assert values(result, "00080030") == ["101500"]
+
+
+def test_includefield_all_adds_computed_counts(client: httpx.Client, base_url: str, archive: dict) -> None:
+    (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=archive["a"], includefield="all")
+    assert values(result, "00201206") == [2]
+    assert values(result, "00201208") == [2]
+    assert values(result, "00080030") == ["101500"]
+
+
+def test_includefield_by_keyword_and_by_tag(client: httpx.Client, base_url: str, archive: dict) -> None:
+    (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=archive["a"], includefield="StudyTime,00201208")
+    assert values(result, "00080030") == ["101500"]
+    assert values(result, "00201208") == [2]
+
+
+def test_limit_and_offset_page_through_results(client: httpx.Client, base_url: str, archive: dict) -> None:
+    pages = [search(client, f"{base_url}/studies", PatientID=archive["patient"], limit="2", offset=str(o)) for o in (0, 2)]
+    assert [len(p) for p in pages] == [2, 1]
+    assert uids(pages[0] + pages[1]) == [archive["c"], archive["b"], archive["a"]]
+
+
+def test_offset_past_the_end_answers_204(client: httpx.Client, base_url: str, archive: dict) -> None:
+    response = client.get(f"{base_url}/studies", params={"PatientID": archive["patient"], "offset": "3"})
+    assert response.status_code == 204
+
+
+def test_no_match_answers_204(client: httpx.Client, base_url: str) -> None:
+    assert client.get(f"{base_url}/studies", params={"PatientID": f"nobody-{TOKEN}"}).status_code == 204
+
+
+def test_query_values_are_percent_decoded_and_plus_is_a_space(client: httpx.Client, base_url: str, archive: dict) -> None:
+    response = client.get(f"{base_url}/series?ManufacturerModelName=Scanner+X&PatientID={archive['patient']}")
+    assert response.status_code == 200
+    response = client.get(f"{base_url}/studies?PatientName=Doe{TOKEN}%5EJane")
+    assert uids(response.json()) == [archive["b"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("studies", "limit=0"),
+        ("studies", "limit=201"),
+        ("studies", "offset=-1"),
+        ("studies", "Unknown=1"),
+        ("studies", "patientid=1"),  # keywords are case-sensitive
+        ("studies", "PatientID=1&PatientID=2"),
+        ("studies", "SOPInstanceUID=1.2.3"),  # an instance attribute at study level
+        ("studies", "Modality=CT"),  # a series attribute at study level
+        ("series", "SOPInstanceUID=1.2.3"),
+        ("studies", "includefield=NotAKeyword"),
+        ("studies", "StudyInstanceUID=1.2.x"),
+        ("studies", "fuzzymatching=maybe"),
+    ],
+)
+def test_bad_queries_answer_400_with_a_reason(client: httpx.Client, base_url: str, path: str, query: str) -> None:
+    response = client.get(f"{base_url}/{path}?{query}")
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_tags_work_as_query_keys(client: httpx.Client, base_url: str, archive: dict) -> None:
+    results = search(client, f"{base_url}/studies", **{"00100020": archive["patient"]})
+    assert len(results) == 3
+
+
+def test_empty_value_matches_everything_and_returns_the_attribute(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
+    results = search(client, f"{base_url}/studies", PatientID=archive["patient"], StudyDescription="")
+    assert len(results) == 3
+    assert all("00081030" in r for r in results)
+
+
+def test_search_accepts_application_json(client: httpx.Client, base_url: str, archive: dict) -> None:
+    response = client.get(f"{base_url}/studies", params={"PatientID": archive["patient"]},
+                          headers={"Accept": "application/json"})
+    assert response.status_code == 200
