@@ -1,0 +1,128 @@
+"""Nothing half-stored is ever visible, concurrent writers all land with right counts, PUT is atomic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+from pydicom.uid import generate_uid
+
+from shared.azurite import Azurite
+from tests.conftest import LocalHost
+from tests.dicom_factory import make_instance
+from tests.fault_proxy import FaultProxy
+from tests.helpers import failure_comments, failure_reasons, search, store, values
+
+
+def blob_count(azurite: Azurite) -> int:
+    container = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client("dicom")
+    return sum(1 for _ in container.list_blobs()) if container.exists() else 0
+
+
+@pytest.fixture()
+def faulty_blob_service(azurite: Azurite) -> Iterator[LocalHost]:
+    """A second service whose blob uploads of instance files fail (storage answers 500)."""
+    with FaultProxy(azurite.blob_port, lambda method, path: method == "PUT" and "instance.dcm" in path) as proxy:
+        connection = azurite.connection_string.replace(f":{azurite.blob_port}/", f":{proxy.port}/")
+        host = LocalHost(connection)
+        yield host
+        host.stop()
+
+
+@pytest.fixture()
+def faulty_index_service(azurite: Azurite) -> Iterator[LocalHost]:
+    """A second service whose index transactions fail (storage answers 500 to every $batch)."""
+    with FaultProxy(azurite.table_port, lambda method, path: "$batch" in path) as proxy:
+        connection = azurite.connection_string.replace(f":{azurite.table_port}/", f":{proxy.port}/")
+        host = LocalHost(connection)
+        yield host
+        host.stop()
+
+
+def assert_invisible(client: httpx.Client, base_url: str, study: str, series: str, sop: str) -> None:
+    assert search(client, f"{base_url}/instances", SOPInstanceUID=sop) == []
+    assert search(client, f"{base_url}/studies", StudyInstanceUID=study) == []
+    assert client.get(f"{base_url}/studies/{study}/series/{series}/instances/{sop}").status_code == 404
+    assert client.get(f"{base_url}/studies/{study}/metadata").status_code == 404
+
+
+def test_failed_blob_upload_leaves_nothing_visible(
+    client: httpx.Client, base_url: str, azurite: Azurite, faulty_blob_service: LocalHost
+) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    blobs_before = blob_count(azurite)
+    response = store(client, f"{faulty_blob_service.url}/v2/studies", [make_instance(study, series, sop)])
+    assert response.status_code == 409
+    assert failure_reasons(response) == [272]
+    assert "storage" in failure_comments(response)[0]
+    assert_invisible(client, base_url, study, series, sop)
+    assert blob_count(azurite) == blobs_before, "the metadata blob written beside it was removed too"
+
+
+def test_failed_index_commit_leaves_nothing_visible_and_no_blob_behind(
+    client: httpx.Client, base_url: str, azurite: Azurite, faulty_index_service: LocalHost
+) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    blobs_before = blob_count(azurite)
+    response = store(client, f"{faulty_index_service.url}/v2/studies", [make_instance(study, series, sop)])
+    assert response.status_code == 409
+    assert failure_reasons(response) == [272]
+    assert_invisible(client, base_url, study, series, sop)
+    assert blob_count(azurite) == blobs_before
+
+
+def test_concurrent_stores_into_one_study_all_land_with_right_counts(client: httpx.Client, base_url: str) -> None:
+    study, ct, mr = generate_uid(), generate_uid(), generate_uid()
+    files = [make_instance(study, ct if n % 2 else mr, Modality="CT" if n % 2 else "MR") for n in range(24)]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda data: store(httpx.Client(timeout=60), f"{base_url}/studies", [data]).status_code, files))
+    assert statuses == [200] * 24
+    (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=study, includefield="all")
+    assert values(result, "00201208") == [24]
+    assert values(result, "00201206") == [2]
+    assert values(result, "00080061") == ["CT", "MR"]
+    series = search(client, f"{base_url}/studies/{study}/series", includefield="NumberOfSeriesRelatedInstances")
+    assert [values(s, "00201209") for s in series] == [[12], [12]]
+
+
+def test_concurrent_posts_of_one_instance_store_exactly_one_copy(
+    client: httpx.Client, base_url: str, azurite: Azurite
+) -> None:
+    data = make_instance()
+    blobs_before = blob_count(azurite)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(lambda _: store(httpx.Client(timeout=60), f"{base_url}/studies", [data]), range(6)))
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 5
+    assert all(failure_reasons(r) in ([45070], [45071]) for r in responses if r.status_code == 409)
+    assert blob_count(azurite) == blobs_before + 2, "one instance file and its metadata, nothing else"
+
+
+def test_upsert_replaces_atomically_for_concurrent_readers(client: httpx.Client, base_url: str) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    versions = [make_instance(study, series, sop, StudyDescription=f"v{n}", rows=16 + n, columns=16) for n in range(2)]
+    store(client, f"{base_url}/studies", [versions[0]])
+    url = f"{base_url}/studies/{study}/series/{series}/instances/{sop}"
+
+    def write() -> list[int]:
+        with httpx.Client(timeout=60) as writer:
+            return [store(writer, f"{base_url}/studies", [versions[n % 2]], method="PUT").status_code for n in range(1, 11)]
+
+    def read() -> list[bytes]:
+        with httpx.Client(timeout=60) as reader:
+            bodies = []
+            for _ in range(30):
+                response = reader.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"})
+                assert response.status_code == 200
+                bodies.append(response.content[128:])
+            return bodies
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        writes = pool.submit(write)
+        reads = [pool.submit(read), pool.submit(read)]
+        assert writes.result() == [200] * 10
+        seen = [body for future in reads for body in future.result()]
+    allowed = {version[128:] for version in versions}
+    assert all(body in allowed for body in seen), "every read is one whole version, never a mix or a gap"

@@ -1,0 +1,88 @@
+"""Searches by indexed attributes read O(matches) table entities, not O(archive).
+
+The service reports the entities each search read in the X-Table-Entities-Read header. With an
+archive of a few hundred studies, each indexed search below must read a small constant per match.
+An unfiltered search is the control: it must read every study, proving the counter counts reads.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import httpx
+import pytest
+from pydicom.uid import generate_uid
+
+from tests.dicom_factory import make_instance
+from tests.helpers import store
+
+STUDIES = 300
+TARGETS = 3
+TOKEN = secrets.token_hex(3).upper()
+
+
+@pytest.fixture(scope="module")
+def archive(base_url: str) -> dict:
+    target = {
+        "PatientID": f"SCALE-{TOKEN}",
+        "PatientName": f"Target{TOKEN}^Scale",
+        "AccessionNumber": f"SCALE-ACC-{TOKEN}",
+        "StudyDate": "19990707",
+        "Modality": f"Z{TOKEN}",
+    }
+    files = []
+    for number in range(STUDIES):
+        if number % (STUDIES // TARGETS) == 0:
+            files.append(make_instance(**target))
+        else:
+            files.append(make_instance(PatientID=f"OTHER-{TOKEN}-{number}", PatientName=f"Other{number}^Person",
+                                       AccessionNumber=f"O-{TOKEN}-{number}", StudyDate="20230301"))
+    with httpx.Client(timeout=120) as client:
+        for start in range(0, STUDIES, 50):
+            assert store(client, f"{base_url}/studies", files[start : start + 50]).status_code == 200
+    return target
+
+
+def entities_read(client: httpx.Client, url: str, **params: str) -> tuple[int, int]:
+    response = client.get(url, params={"limit": "200", **params})
+    assert response.status_code == 200, response.text
+    return len(response.json()), int(response.headers["X-Table-Entities-Read"])
+
+
+@pytest.mark.parametrize(
+    ("path", "attribute", "per_match"),
+    [
+        ("studies", "PatientID", 2),  # one pointer + one study row per match
+        ("studies", "AccessionNumber", 2),
+        ("studies", "PatientName", 2),
+        ("studies", "StudyDate", 2),
+        ("studies", "ModalitiesInStudy", 2),
+        ("series", "Modality", 3),  # pointer + study row + series row
+        ("instances", "PatientID", 4),  # pointer + the study's partition (study, series, instance rows)
+    ],
+)
+def test_indexed_search_reads_a_constant_per_match(
+    client: httpx.Client, base_url: str, archive: dict, path: str, attribute: str, per_match: int
+) -> None:
+    value = archive["Modality" if attribute == "ModalitiesInStudy" else attribute]
+    matches, read = entities_read(client, f"{base_url}/{path}", **{attribute: value})
+    assert matches == TARGETS
+    assert read <= per_match * matches, f"{read} entities read for {matches} matches"
+
+
+def test_fuzzy_name_search_reads_a_constant_per_match(client: httpx.Client, base_url: str, archive: dict) -> None:
+    matches, read = entities_read(client, f"{base_url}/studies", PatientName=f"target{TOKEN}", fuzzymatching="true")
+    assert matches == TARGETS
+    assert read <= 2 * matches
+
+
+def test_control_an_unfiltered_search_reads_the_whole_archive(client: httpx.Client, base_url: str, archive: dict) -> None:
+    response = client.get(f"{base_url}/studies", params={"limit": "1"})
+    assert int(response.headers["X-Table-Entities-Read"]) >= STUDIES
+
+
+def test_point_lookup_by_uid_reads_one_row(client: httpx.Client, base_url: str, archive: dict) -> None:
+    study = generate_uid()
+    store(client, f"{base_url}/studies", [make_instance(study)])
+    matches, read = entities_read(client, f"{base_url}/studies", StudyInstanceUID=study)
+    assert (matches, read) == (1, 1)
