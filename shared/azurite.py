@@ -54,10 +54,22 @@ class Azurite:
         if not executable.exists():
             raise FileNotFoundError(f"{executable} is missing: run `npm install` (make does it for you)")
         command = [
-            str(executable), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-            "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
-            "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
-            "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
+            str(executable),
+            "--silent",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.blob_port),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(self.table_port),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(self.queue_port),
         ]
         if self.location is None:
             command.append("--inMemoryPersistence")

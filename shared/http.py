@@ -34,7 +34,8 @@ def require_json_accept(request: Request) -> None:
     if not ranges or any(r.matches(DICOM_JSON) or r.type == "application/json" for r in ranges):
         return
     raise DicomWebError(
-        406, f"This resource is returned as {DICOM_JSON}; the Accept header '{request.headers['accept'][:200]}' "
+        406,
+        f"This resource is returned as {DICOM_JSON}; the Accept header '{request.headers['accept'][:200]}' "
         f"does not allow it. Send Accept: {DICOM_JSON}.",
     )
 
@@ -49,7 +50,8 @@ async def run(operation: Operation, request: Request, **arguments: Any) -> Respo
     except (ServiceRequestError, ServiceResponseError):
         log.warning("storage unreachable during %s", operation.__name__, exc_info=True)
         response = DicomWebError(
-            503, "The storage service is unreachable; nothing was changed by this request. Retry shortly.",
+            503,
+            "The storage service is unreachable; nothing was changed by this request. Retry shortly.",
             {"Retry-After": "5"},
         ).to_response()
     except Exception:
@@ -57,6 +59,8 @@ async def run(operation: Operation, request: Request, **arguments: Any) -> Respo
         response = DicomWebError(500, "Internal error; the details are in the service log.").to_response()
     log.info(
         "operation=%s status=%s duration_ms=%.1f",
-        operation.__name__, response.status_code, (time.perf_counter() - started) * 1000,
+        operation.__name__,
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
     )
     return response

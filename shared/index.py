@@ -17,6 +17,7 @@ and is removed once it is old enough not to belong to a store still in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import string
@@ -24,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -225,9 +226,7 @@ def _series_entity(study: str, series: str, attrs: DicomJson, instances: int, up
     }
 
 
-async def commit_instance(
-    storage: Storage, item: ParsedInstance, blob: str, upsert: bool
-) -> InstanceRecord | None:
+async def commit_instance(storage: Storage, item: ParsedInstance, blob: str, upsert: bool) -> InstanceRecord | None:
     """Make a stored blob visible; returns the record it replaced (PUT) so its blob can be removed."""
     study, series, sop = item.study_uid, item.series_uid, item.sop_uid
     for attempt in range(MAX_ATTEMPTS):
@@ -246,8 +245,15 @@ async def commit_instance(
         new_series = _series_entity(study, series, series_attrs, count, updated)
         new_study = _study_entity(study, study_attrs, {**series_rows, series: new_series}, updated)
         record = InstanceRecord(
-            study, series, sop, blob, item.transfer_syntax, item.size, item.frames,
-            subset(item.metadata, stored_tags(Level.INSTANCE)), updated,
+            study,
+            series,
+            sop,
+            blob,
+            item.transfer_syntax,
+            item.size,
+            item.frames,
+            subset(item.metadata, stored_tags(Level.INSTANCE)),
+            updated,
         )
         pointers = _changed_pointers(Level.STUDY, study, old_study_attrs, study_attrs, study_row is None)
         pointers += _changed_pointers(Level.SERIES, f"{study}|{series}", old_series_attrs, series_attrs, False)
@@ -267,8 +273,9 @@ async def commit_instance(
             await _backoff(attempt)
             continue
         return InstanceRecord.from_entity(existing) if existing else None
-    raise DicomWebError(503, "The study is being changed by many requests at once; retry shortly.",
-                        {"Retry-After": "1"})
+    raise DicomWebError(
+        503, "The study is being changed by many requests at once; retry shortly.", {"Retry-After": "1"}
+    )
 
 
 # ---- deleting -------------------------------------------------------------------------------------
@@ -343,8 +350,9 @@ async def _delete_chunk(storage: Storage, chunk: list[InstanceRecord]) -> list[I
         fresh = await asyncio.gather(*(list_instances(storage, r.study, r.series, r.sop) for r in chunk))
         chunk = [found[0] for found in fresh if found]
         await _backoff(attempt)
-    raise DicomWebError(503, "The study is being changed by many requests at once; retry shortly.",
-                        {"Retry-After": "1"})
+    raise DicomWebError(
+        503, "The study is being changed by many requests at once; retry shortly.", {"Retry-After": "1"}
+    )
 
 
 # ---- lookup pointers ------------------------------------------------------------------------------
@@ -397,9 +405,7 @@ def _changed_pointers(level: Level, target: str, old: DicomJson, new: DicomJson,
 
 
 async def write_pointers(storage: Storage, keys: list[tuple[str, str]]) -> None:
-    await asyncio.gather(
-        *(storage.lookup.upsert_entity({"PartitionKey": pk, "RowKey": rk}) for pk, rk in keys)
-    )
+    await asyncio.gather(*(storage.lookup.upsert_entity({"PartitionKey": pk, "RowKey": rk}) for pk, rk in keys))
 
 
 @dataclass
@@ -408,7 +414,9 @@ class Pointer:
     entity: dict
 
 
-async def read_pointers(storage: Storage, partition: str, lower: str | None = None, upper: str | None = None) -> list[Pointer]:
+async def read_pointers(
+    storage: Storage, partition: str, lower: str | None = None, upper: str | None = None
+) -> list[Pointer]:
     """Pointers of one lookup partition, optionally within a row-key range [lower, upper)."""
     query_filter, params = "PartitionKey eq @pk", {"pk": partition}
     if lower is not None:
@@ -427,16 +435,16 @@ async def read_pointers(storage: Storage, partition: str, lower: str | None = No
 
 async def drop_stale_pointers(storage: Storage, pointers: list[Pointer]) -> None:
     """Remove pointers that no longer match, unless recent (a store may be mid-flight) or rewritten."""
-    cutoff = datetime.now(timezone.utc) - STALE_POINTER_AGE
+    cutoff = datetime.now(UTC) - STALE_POINTER_AGE
     old = [p for p in pointers if _timestamp(p.entity) is not None and _timestamp(p.entity) < cutoff]
     for pointer in old:
-        try:
+        with contextlib.suppress(HttpResponseError):  # rewritten by a store meanwhile, or already gone
             await storage.lookup.delete_entity(
-                pointer.entity["PartitionKey"], pointer.entity["RowKey"],
-                etag=pointer.entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+                pointer.entity["PartitionKey"],
+                pointer.entity["RowKey"],
+                etag=pointer.entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
             )
-        except HttpResponseError:
-            pass  # rewritten by a store meanwhile, or already gone
 
 
 def _timestamp(entity: dict) -> datetime | None:

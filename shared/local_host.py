@@ -29,9 +29,19 @@ def starlette_path(route: str) -> str:
     return "/" + _PARAMETER.sub(r"{\1}", route.lstrip("/"))
 
 
+_functions: dict[int, list] = {}
+
+
+def functions_of(app: func.FunctionApp) -> list:
+    """The app's functions; cached, because a second get_functions() on one app raises "not unique"."""
+    if id(app) not in _functions:
+        _functions[id(app)] = app.get_functions()
+    return _functions[id(app)]
+
+
 def routes_from(app: func.FunctionApp) -> list[Route]:
     routes = []
-    for function in app.get_functions():
+    for function in functions_of(app):
         trigger = function.get_trigger()
         user_function = function.get_user_function()
         methods = [str(getattr(m, "value", m)) for m in (trigger.methods or ["GET"])]
@@ -39,7 +49,9 @@ def routes_from(app: func.FunctionApp) -> list[Route]:
         async def endpoint(request: Request, _call=user_function, _name=trigger.name) -> Response:
             return await _call(**{_name: request})
 
-        routes.append(Route(starlette_path(trigger.route), endpoint, methods=methods, name=function.get_function_name()))
+        routes.append(
+            Route(starlette_path(trigger.route), endpoint, methods=methods, name=function.get_function_name())
+        )
     return routes
 
 
@@ -66,7 +78,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
     parser.add_argument("--with-azurite", type=Path, metavar="DIR", help="start Azurite with its data in DIR")
     arguments = parser.parse_args()
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     logging.getLogger("azure").setLevel(logging.WARNING)
     azurite = None
     if arguments.with_azurite:

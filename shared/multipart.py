@@ -19,7 +19,7 @@ MAX_BOUNDARY_SNIFF = 1024
 
 
 def new_spool() -> IO[bytes]:
-    return SpooledTemporaryFile(max_size=SPOOL_MEMORY_LIMIT)  # noqa: SIM115 - owned by the Part
+    return SpooledTemporaryFile(max_size=SPOOL_MEMORY_LIMIT)
 
 
 @dataclass
@@ -132,9 +132,7 @@ async def read_parts(chunks: AsyncIterator[bytes], boundary: str | None) -> Asyn
         for part in collector.finished:
             part.close()
     if not collector.ended and (collector.current is not None or _saw_any(parser)):
-        raise bad_request(
-            f"The multipart body ended before its closing delimiter '--{boundary}--': it was truncated."
-        )
+        raise bad_request(f"The multipart body ended before its closing delimiter '--{boundary}--': it was truncated.")
 
 
 def _saw_any(parser: MultipartParser) -> bool:

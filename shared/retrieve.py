@@ -234,7 +234,7 @@ async def frames(request: Request, version: str, study: str, series: str, instan
     )
 
 
-async def _multipart_frames(storage, blob, layout, numbers, boundary, syntax) -> AsyncIterator[bytes]:  # noqa: ANN001
+async def _multipart_frames(storage, blob, layout, numbers, boundary, syntax) -> AsyncIterator[bytes]:
     for number in numbers:
         data = await storage.download_range(blob, *layout.byte_range(number))
         yield part_head(boundary, [("Content-Type", f"{OCTET_STREAM}; transfer-syntax={syntax}")])

@@ -38,7 +38,6 @@ from .index import (
     drop_stale_pointers,
     exact_partition,
     get_row,
-    instance_row,
     is_range_vr,
     key_escape,
     list_instances,
@@ -56,9 +55,20 @@ READ_CONCURRENCY = 16
 LIST_ATTRIBUTES = {"ModalitiesInStudy"}
 # Which index drives a query when several conditions are given: the most selective first.
 DRIVER_ORDER = [
-    "StudyInstanceUID", "SOPInstanceUID", "SeriesInstanceUID", "AccessionNumber", "PatientID",
-    "PatientName", "ReferringPhysicianName", "StudyDescription", "PatientBirthDate",
-    "ManufacturerModelName", "Modality", "ModalitiesInStudy", "StudyDate", "PerformedProcedureStepStartDate",
+    "StudyInstanceUID",
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "AccessionNumber",
+    "PatientID",
+    "PatientName",
+    "ReferringPhysicianName",
+    "StudyDescription",
+    "PatientBirthDate",
+    "ManufacturerModelName",
+    "Modality",
+    "ModalitiesInStudy",
+    "StudyDate",
+    "PerformedProcedureStepStartDate",
 ]
 
 
@@ -141,7 +151,9 @@ def _searchable(name: str, level: Level) -> str:
     if attribute is None or not attribute.searchable or attribute.level > level:
         allowed = ", ".join(a.keyword for a in ATTRIBUTES if a.searchable and a.level <= level)
         what = "unknown query parameter" if keyword is None else "attribute not searchable at this level"
-        raise bad_request(f"'{name[:64]}': {what}. Searchable here: {allowed}; also includefield, limit, offset, fuzzymatching.")
+        raise bad_request(
+            f"'{name[:64]}': {what}. Searchable here: {allowed}; also includefield, limit, offset, fuzzymatching."
+        )
     return attribute.keyword
 
 
@@ -220,7 +232,8 @@ async def _driver_pointers(storage: Storage, condition: Condition) -> list[Point
         lower = condition.lower if condition.is_range else condition.values[0]
         upper = condition.upper if condition.is_range else condition.values[0]
         return await read_pointers(
-            storage, attribute.keyword,
+            storage,
+            attribute.keyword,
             key_escape(lower) if lower else None,
             key_escape(upper) + '"' if upper else None,  # '"' sorts right after the '!' separator
         )
@@ -302,8 +315,9 @@ async def _rows_of_study(storage: Storage, study: str, targets: set[tuple[str, .
     rows = []
     for record in instance_rows:
         if record.series in series_attrs and _under_targets((study, record.series, record.sop), targets):
-            rows.append(Row((study, record.series, record.sop), record.updated,
-                            {**series_attrs[record.series], **record.attrs}))
+            rows.append(
+                Row((study, record.series, record.sop), record.updated, {**series_attrs[record.series], **record.attrs})
+            )
     return rows
 
 
@@ -380,8 +394,10 @@ async def search(
     tags = sorted(returned_tags(query, version))
     # Attributes asked for by name (query keys, includefield) come back empty when a file lacks them.
     asked = {tag: {"vr": BY_TAG[tag].vr} for tag in query.include if tag in BY_TAG and BY_TAG[tag].level <= query.level}
-    body = [{tag: row.attrs[tag] if tag in row.attrs else asked[tag] for tag in tags if tag in row.attrs or tag in asked}
-            for row in page]
+    body = [
+        {tag: row.attrs[tag] if tag in row.attrs else asked[tag] for tag in tags if tag in row.attrs or tag in asked}
+        for row in page
+    ]
     return Response(json.dumps(body), media_type=DICOM_JSON, headers=headers)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import AsyncIterator
@@ -83,10 +84,8 @@ class Storage:
             if self._ready:
                 return
             for create in (self.container.create_container, self.studies.create_table, self.lookup.create_table):
-                try:
+                with contextlib.suppress(ResourceExistsError):
                     await create()
-                except ResourceExistsError:
-                    pass
             self._ready = True
 
     async def close(self) -> None:

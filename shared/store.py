@@ -119,7 +119,9 @@ async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | No
         )
     except Exception as error:
         await storage.delete_blobs(instance_blob(version), metadata_blob(version))
-        failure = InstanceFailure(PROCESSING_FAILURE, f"The instance could not be written to storage: {type(error).__name__}.")
+        failure = InstanceFailure(
+            PROCESSING_FAILURE, f"The instance could not be written to storage: {type(error).__name__}."
+        )
         return Outcome(item.sop_class_uid, item.sop_uid, failure=failure)
     return Staged(item, version)
 
@@ -144,15 +146,17 @@ async def _commit(storage: Storage, staged: Staged, upsert: bool) -> Outcome:
     except AlreadyStored:
         await _discard(storage, staged)
         outcome.failure = InstanceFailure(
-            ALREADY_EXISTS, "An instance with the same Study, Series and SOP Instance UIDs is already stored; "
-            "use PUT to replace it."
+            ALREADY_EXISTS,
+            "An instance with the same Study, Series and SOP Instance UIDs is already stored; use PUT to replace it.",
         )
         return outcome
     except Exception as error:
         await _discard(storage, staged)
         if getattr(error, "status", None) == 503:
             raise
-        outcome.failure = InstanceFailure(PROCESSING_FAILURE, f"The index could not be updated: {type(error).__name__}.")
+        outcome.failure = InstanceFailure(
+            PROCESSING_FAILURE, f"The index could not be updated: {type(error).__name__}."
+        )
         return outcome
     if replaced is not None:
         await storage.delete_blobs(instance_blob(replaced.blob), metadata_blob(replaced.blob))
@@ -175,16 +179,20 @@ def _response(results: list[Outcome], api: str, version: str, study_in_path: str
     if study_in_path and stored:
         body["00081190"] = {"vr": "UR", "Value": [f"{base}/studies/{study_in_path}"]}
     if stored:
-        body["00081199"] = {"vr": "SQ", "Value": [
-            {
-                "00081150": _uid(r.sop_class_uid),
-                "00081155": _uid(r.sop_uid),
-                "00081190": {"vr": "UR", "Value": [
-                    f"{base}/studies/{r.study_uid}/series/{r.series_uid}/instances/{r.sop_uid}"
-                ]},
-            }
-            for r in stored
-        ]}
+        body["00081199"] = {
+            "vr": "SQ",
+            "Value": [
+                {
+                    "00081150": _uid(r.sop_class_uid),
+                    "00081155": _uid(r.sop_uid),
+                    "00081190": {
+                        "vr": "UR",
+                        "Value": [f"{base}/studies/{r.study_uid}/series/{r.series_uid}/instances/{r.sop_uid}"],
+                    },
+                }
+                for r in stored
+            ],
+        }
     if failed:
         body["00081198"] = {"vr": "SQ", "Value": [_failure_item(r, api) for r in failed]}
     status = 200 if not failed else 202 if stored else 409

@@ -59,7 +59,10 @@ class FaultProxy:
             return web.Response(status=500, text="injected fault")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with self._session.request(
-            request.method, self.target + request.path_qs, headers=headers, data=body,
+            request.method,
+            self.target + request.path_qs,
+            headers=headers,
+            data=body,
             skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
         ) as response:
             content = await response.read()

@@ -78,7 +78,9 @@ def test_concurrent_stores_into_one_study_all_land_with_right_counts(client: htt
     study, ct, mr = generate_uid(), generate_uid(), generate_uid()
     files = [make_instance(study, ct if n % 2 else mr, Modality="CT" if n % 2 else "MR") for n in range(24)]
     with ThreadPoolExecutor(max_workers=12) as pool:
-        statuses = list(pool.map(lambda data: store(httpx.Client(timeout=60), f"{base_url}/studies", [data]).status_code, files))
+        statuses = list(
+            pool.map(lambda data: store(httpx.Client(timeout=60), f"{base_url}/studies", [data]).status_code, files)
+        )
     assert statuses == [200] * 24
     (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=study, includefield="all")
     assert values(result, "00201208") == [24]
@@ -108,7 +110,9 @@ def test_upsert_replaces_atomically_for_concurrent_readers(client: httpx.Client,
 
     def write() -> list[int]:
         with httpx.Client(timeout=60) as writer:
-            return [store(writer, f"{base_url}/studies", [versions[n % 2]], method="PUT").status_code for n in range(1, 11)]
+            return [
+                store(writer, f"{base_url}/studies", [versions[n % 2]], method="PUT").status_code for n in range(1, 11)
+            ]
 
     def read() -> list[bytes]:
         with httpx.Client(timeout=60) as reader:

@@ -12,8 +12,11 @@ from tests.helpers import search, store, values
 def stored_study(client: httpx.Client, base_url: str) -> tuple[str, str, str, list[str]]:
     study, ct, mr = generate_uid(), generate_uid(), generate_uid()
     sops = [generate_uid() for _ in range(3)]
-    files = [make_instance(study, ct, sops[0]), make_instance(study, ct, sops[1]),
-             make_instance(study, mr, sops[2], Modality="MR")]
+    files = [
+        make_instance(study, ct, sops[0]),
+        make_instance(study, ct, sops[1]),
+        make_instance(study, mr, sops[2], Modality="MR"),
+    ]
     assert store(client, f"{base_url}/studies", files).status_code == 200
     return study, ct, mr, sops
 

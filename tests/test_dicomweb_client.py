@@ -29,8 +29,9 @@ def study() -> dict:
     study_uid, series_a, series_b = generate_uid(), generate_uid(), generate_uid()
     patient = f"DWC-{generate_uid()[-8:]}"
     files = [
-        make_instance(study_uid, series_a, rows=ROWS, columns=COLUMNS, frames=FRAMES, PatientID=patient,
-                      InstanceNumber=1),
+        make_instance(
+            study_uid, series_a, rows=ROWS, columns=COLUMNS, frames=FRAMES, PatientID=patient, InstanceNumber=1
+        ),
         make_instance(study_uid, series_a, PatientID=patient, InstanceNumber=2),
         make_instance(study_uid, series_b, PatientID=patient, Modality="MR"),
     ]

@@ -35,8 +35,14 @@ def archive(base_url: str) -> dict:
         if number % (STUDIES // TARGETS) == 0:
             files.append(make_instance(**target))
         else:
-            files.append(make_instance(PatientID=f"OTHER-{TOKEN}-{number}", PatientName=f"Other{number}^Person",
-                                       AccessionNumber=f"O-{TOKEN}-{number}", StudyDate="20230301"))
+            files.append(
+                make_instance(
+                    PatientID=f"OTHER-{TOKEN}-{number}",
+                    PatientName=f"Other{number}^Person",
+                    AccessionNumber=f"O-{TOKEN}-{number}",
+                    StudyDate="20230301",
+                )
+            )
     with httpx.Client(timeout=120) as client:
         for start in range(0, STUDIES, 50):
             assert store(client, f"{base_url}/studies", files[start : start + 50]).status_code == 200
@@ -76,7 +82,9 @@ def test_fuzzy_name_search_reads_a_constant_per_match(client: httpx.Client, base
     assert read <= 2 * matches
 
 
-def test_control_an_unfiltered_search_reads_the_whole_archive(client: httpx.Client, base_url: str, archive: dict) -> None:
+def test_control_an_unfiltered_search_reads_the_whole_archive(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
     response = client.get(f"{base_url}/studies", params={"limit": "1"})
     assert int(response.headers["X-Table-Entities-Read"]) >= STUDIES
 

@@ -23,8 +23,14 @@ def stored(base_url: str) -> dict:
     with httpx.Client() as client:
         assert store(client, f"{base_url}/studies", [data, implicit]).status_code == 200
     instance_url = f"{base_url}/studies/{study}/series/{series}/instances/{sop}"
-    return {"study": study, "series": series, "sop": sop, "data": data, "instance": instance_url,
-            "implicit": f"{base_url}/studies/{study}/series/{series}/instances/{implicit_sop}"}
+    return {
+        "study": study,
+        "series": series,
+        "sop": sop,
+        "data": data,
+        "instance": instance_url,
+        "implicit": f"{base_url}/studies/{study}/series/{series}/instances/{implicit_sop}",
+    }
 
 
 def get(client: httpx.Client, url: str, accept: str | None) -> httpx.Response:
@@ -66,7 +72,9 @@ def test_series_with_any_accept_returns_the_originals(client: httpx.Client, base
     ]
 
 
-def test_conversion_not_yet_possible_answers_406_naming_transfer_syntax_star(client: httpx.Client, stored: dict) -> None:
+def test_conversion_not_yet_possible_answers_406_naming_transfer_syntax_star(
+    client: httpx.Client, stored: dict
+) -> None:
     response = get(client, stored["implicit"], "application/dicom")
     assert response.status_code == 406
     assert "transfer-syntax=*" in response.json()["detail"]

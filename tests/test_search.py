@@ -22,14 +22,49 @@ def archive(base_url: str) -> dict:
     patient = f"PID-{TOKEN}"
     common = {"PatientID": patient, "ReferringPhysicianName": "Who^Doctor"}
     studies = [
-        [make_instance(a, a_ct, PatientName=f"Müller^Jöhn{TOKEN}", StudyDate="20200110", AccessionNumber=f"acc-{TOKEN}-a",
-                       StudyTime="101500", **common),
-         make_instance(a, a_mr, PatientName=f"Müller^Jöhn{TOKEN}", StudyDate="20200110", Modality="MR",
-                       AccessionNumber=f"acc-{TOKEN}-a", ManufacturerModelName="Scanner X", **common)],
-        [make_instance(b, b_ct, PatientName=f"Doe{TOKEN}^Jane", StudyDate="20210620", AccessionNumber=f"acc-{TOKEN}-b",
-                       StudyDescription="Chest", **common)],
-        [make_instance(c, c_us, PatientName=f"Roe{TOKEN}^Richard", StudyDate="20221231", Modality="US",
-                       AccessionNumber=f"acc-{TOKEN}-c", **common)],
+        [
+            make_instance(
+                a,
+                a_ct,
+                PatientName=f"Müller^Jöhn{TOKEN}",
+                StudyDate="20200110",
+                AccessionNumber=f"acc-{TOKEN}-a",
+                StudyTime="101500",
+                **common,
+            ),
+            make_instance(
+                a,
+                a_mr,
+                PatientName=f"Müller^Jöhn{TOKEN}",
+                StudyDate="20200110",
+                Modality="MR",
+                AccessionNumber=f"acc-{TOKEN}-a",
+                ManufacturerModelName="Scanner X",
+                **common,
+            ),
+        ],
+        [
+            make_instance(
+                b,
+                b_ct,
+                PatientName=f"Doe{TOKEN}^Jane",
+                StudyDate="20210620",
+                AccessionNumber=f"acc-{TOKEN}-b",
+                StudyDescription="Chest",
+                **common,
+            )
+        ],
+        [
+            make_instance(
+                c,
+                c_us,
+                PatientName=f"Roe{TOKEN}^Richard",
+                StudyDate="20221231",
+                Modality="US",
+                AccessionNumber=f"acc-{TOKEN}-c",
+                **common,
+            )
+        ],
     ]
     with httpx.Client() as client:
         for files in studies:  # one request each, so the stored order is known
@@ -55,15 +90,22 @@ def test_person_name_matches_ignoring_case_and_accents(client: httpx.Client, bas
 def test_fuzzy_matching_matches_word_prefixes(client: httpx.Client, base_url: str, archive: dict, query: str) -> None:
     # Each query word must start a word of the name; the TOKEN keeps other tests' names out.
     name = f"{query} jöhn{TOKEN}" if "joh" not in query else query.replace("joh", f"john{TOKEN}"[:6])
-    results = search(client, f"{base_url}/studies", PatientName=name, fuzzymatching="true", PatientID=archive["patient"])
+    results = search(
+        client, f"{base_url}/studies", PatientName=name, fuzzymatching="true", PatientID=archive["patient"]
+    )
     assert uids(results) == [archive["a"]]
 
 
 def test_fuzzy_matching_does_not_match_the_middle_of_a_word(client: httpx.Client, base_url: str, archive: dict) -> None:
-    assert search(client, f"{base_url}/studies", PatientName="ohn", fuzzymatching="true", PatientID=archive["patient"]) == []
+    assert (
+        search(client, f"{base_url}/studies", PatientName="ohn", fuzzymatching="true", PatientID=archive["patient"])
+        == []
+    )
 
 
-def test_without_fuzzymatching_a_partial_name_does_not_match(client: httpx.Client, base_url: str, archive: dict) -> None:
+def test_without_fuzzymatching_a_partial_name_does_not_match(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
     assert search(client, f"{base_url}/studies", PatientName=f"Doe{TOKEN}") == []
 
 
@@ -71,7 +113,9 @@ def test_without_fuzzymatching_a_partial_name_does_not_match(client: httpx.Clien
     ("date", "expected"),
     [("20200110", "a"), ("20200101-20211231", "ab"), ("20210101-", "bc"), ("-20210620", "ab")],
 )
-def test_study_date_exact_and_ranges(client: httpx.Client, base_url: str, archive: dict, date: str, expected: str) -> None:
+def test_study_date_exact_and_ranges(
+    client: httpx.Client, base_url: str, archive: dict, date: str, expected: str
+) -> None:
     results = search(client, f"{base_url}/studies", StudyDate=date, PatientID=archive["patient"])
     assert sorted(uids(results)) == sorted(archive[k] for k in expected)
 
@@ -96,8 +140,13 @@ def test_accession_number_matches_case_insensitively(client: httpx.Client, base_
 def test_modalities_in_study_finds_studies_with_a_series_of_that_modality(
     client: httpx.Client, base_url: str, archive: dict
 ) -> None:
-    results = search(client, f"{base_url}/studies", ModalitiesInStudy="MR", PatientID=archive["patient"],
-                     includefield="ModalitiesInStudy")
+    results = search(
+        client,
+        f"{base_url}/studies",
+        ModalitiesInStudy="MR",
+        PatientID=archive["patient"],
+        includefield="ModalitiesInStudy",
+    )
     assert uids(results) == [archive["a"]]
     assert values(results[0], "00080061") == ["CT", "MR"]
 
@@ -162,7 +211,9 @@ def test_includefield_by_keyword_and_by_tag(client: httpx.Client, base_url: str,
 
 
 def test_limit_and_offset_page_through_results(client: httpx.Client, base_url: str, archive: dict) -> None:
-    pages = [search(client, f"{base_url}/studies", PatientID=archive["patient"], limit="2", offset=str(o)) for o in (0, 2)]
+    pages = [
+        search(client, f"{base_url}/studies", PatientID=archive["patient"], limit="2", offset=str(o)) for o in (0, 2)
+    ]
     assert [len(p) for p in pages] == [2, 1]
     assert uids(pages[0] + pages[1]) == [archive["c"], archive["b"], archive["a"]]
 
@@ -176,7 +227,9 @@ def test_no_match_answers_204(client: httpx.Client, base_url: str) -> None:
     assert client.get(f"{base_url}/studies", params={"PatientID": f"nobody-{TOKEN}"}).status_code == 204
 
 
-def test_query_values_are_percent_decoded_and_plus_is_a_space(client: httpx.Client, base_url: str, archive: dict) -> None:
+def test_query_values_are_percent_decoded_and_plus_is_a_space(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
     response = client.get(f"{base_url}/series?ManufacturerModelName=Scanner+X&PatientID={archive['patient']}")
     assert response.status_code == 200
     response = client.get(f"{base_url}/studies?PatientName=Doe{TOKEN}%5EJane")
@@ -220,6 +273,7 @@ def test_empty_value_matches_everything_and_returns_the_attribute(
 
 
 def test_search_accepts_application_json(client: httpx.Client, base_url: str, archive: dict) -> None:
-    response = client.get(f"{base_url}/studies", params={"PatientID": archive["patient"]},
-                          headers={"Accept": "application/json"})
+    response = client.get(
+        f"{base_url}/studies", params={"PatientID": archive["patient"]}, headers={"Accept": "application/json"}
+    )
     assert response.status_code == 200

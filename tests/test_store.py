@@ -49,7 +49,8 @@ def test_part_without_content_type_is_accepted(client: httpx.Client, base_url: s
 def test_part_of_another_type_fails_the_whole_request_with_415(client: httpx.Client, base_url: str) -> None:
     first = make_instance()
     body = (
-        b"--B\r\nContent-Type: application/dicom\r\n\r\n" + first
+        b"--B\r\nContent-Type: application/dicom\r\n\r\n"
+        + first
         + b"\r\n--B\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B--\r\n"
     )
     response = client.post(f"{base_url}/studies", content=body, headers={"Content-Type": f"{RELATED}; boundary=B"})
@@ -60,16 +61,22 @@ def test_part_of_another_type_fails_the_whole_request_with_415(client: httpx.Cli
 def test_nothing_is_stored_when_a_later_part_is_rejected(client: httpx.Client, base_url: str) -> None:
     sop = generate_uid()
     body = (
-        b"--B\r\nContent-Type: application/dicom\r\n\r\n" + make_instance(sop=sop)
+        b"--B\r\nContent-Type: application/dicom\r\n\r\n"
+        + make_instance(sop=sop)
         + b"\r\n--B\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n--B--\r\n"
     )
-    assert client.post(f"{base_url}/studies", content=body, headers={"Content-Type": f"{RELATED}; boundary=B"}).status_code == 415
+    assert (
+        client.post(f"{base_url}/studies", content=body, headers={"Content-Type": f"{RELATED}; boundary=B"}).status_code
+        == 415
+    )
     assert instance_count(client, base_url, sop) == 0
 
 
 def test_curl_form_data_default_is_refused_not_silently_ignored(client: httpx.Client, base_url: str) -> None:
     sop = generate_uid()
-    response = client.post(f"{base_url}/studies", files={"file1": ("x.dcm", make_instance(sop=sop), "application/dicom")})
+    response = client.post(
+        f"{base_url}/studies", files={"file1": ("x.dcm", make_instance(sop=sop), "application/dicom")}
+    )
     assert response.status_code == 415
     assert "multipart/related" in response.json()["detail"]
     assert instance_count(client, base_url, sop) == 0
@@ -84,12 +91,16 @@ def test_other_content_types_answer_415(client: httpx.Client, base_url: str, con
 
 
 def test_single_part_application_dicom_is_stored(client: httpx.Client, base_url: str) -> None:
-    response = client.post(f"{base_url}/studies", content=make_instance(), headers={"Content-Type": "application/dicom"})
+    response = client.post(
+        f"{base_url}/studies", content=make_instance(), headers={"Content-Type": "application/dicom"}
+    )
     assert response.status_code == 200
 
 
 def test_empty_multipart_answers_204(client: httpx.Client, base_url: str) -> None:
-    response = client.post(f"{base_url}/studies", content=b"--B--\r\n", headers={"Content-Type": f"{RELATED}; boundary=B"})
+    response = client.post(
+        f"{base_url}/studies", content=b"--B--\r\n", headers={"Content-Type": f"{RELATED}; boundary=B"}
+    )
     assert response.status_code == 204
 
 
@@ -97,7 +108,8 @@ def test_truncated_multipart_answers_400_and_stores_nothing(client: httpx.Client
     sop = generate_uid()
     body = multipart_body([make_instance(sop=sop), make_instance()])
     response = client.post(
-        f"{base_url}/studies", content=body[: len(body) - 200],
+        f"{base_url}/studies",
+        content=body[: len(body) - 200],
         headers={"Content-Type": f"{RELATED}; boundary=BOUNDARY-test-1234"},
     )
     assert response.status_code == 400
@@ -120,7 +132,7 @@ def test_bad_study_uid_in_path_answers_400(client: httpx.Client, base_url: str, 
     assert store(client, f"{base_url}/studies/{study}", [make_instance()]).status_code == 400
 
 
-def test_unknown_api_version_answers_404(client: httpx.Client, service) -> None:  # noqa: ANN001
+def test_unknown_api_version_answers_404(client: httpx.Client, service) -> None:
     response = store(client, f"{service.url}/v3/studies", [make_instance()])
     assert response.status_code == 404
     assert "/v2/" in response.json()["detail"]
@@ -134,7 +146,8 @@ def test_storing_an_existing_instance_fails_with_45070_and_changes_nothing(clien
     assert again.status_code == 409
     assert failure_reasons(again) == [45070]
     retrieved = client.get(
-        f"{base_url}/studies/{study}/series/{series}/instances/{sop}", headers={"Accept": "application/dicom; transfer-syntax=*"}
+        f"{base_url}/studies/{study}/series/{series}/instances/{sop}",
+        headers={"Accept": "application/dicom; transfer-syntax=*"},
     )
     assert retrieved.content[128:] == original[128:]
     (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=study, includefield="StudyDescription")
@@ -166,7 +179,9 @@ def test_invalid_required_attributes_fail_with_43264(
     assert named in failure_comments(response)[0]
 
 
-def test_empty_patient_id_is_rejected_by_v1_and_accepted_by_v2(client: httpx.Client, base_url: str, v1_url: str) -> None:
+def test_empty_patient_id_is_rejected_by_v1_and_accepted_by_v2(
+    client: httpx.Client, base_url: str, v1_url: str
+) -> None:
     v1 = store(client, f"{v1_url}/studies", [make_instance(PatientID="")])
     assert v1.status_code == 409
     assert failure_reasons(v1) == [43264]
@@ -196,7 +211,8 @@ def test_upsert_replaces_the_stored_instance(client: httpx.Client, base_url: str
     response = store(client, f"{base_url}/studies", [replacement], method="PUT")
     assert response.status_code == 200
     retrieved = client.get(
-        f"{base_url}/studies/{study}/series/{series}/instances/{sop}", headers={"Accept": "application/dicom; transfer-syntax=*"}
+        f"{base_url}/studies/{study}/series/{series}/instances/{sop}",
+        headers={"Accept": "application/dicom; transfer-syntax=*"},
     )
     assert retrieved.content[128:] == replacement[128:]
     (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=study, includefield="all")
@@ -216,7 +232,8 @@ def test_preamble_is_zeroed_and_the_rest_kept_byte_for_byte(client: httpx.Client
     data[:128] = b"MZ" + b"\x90" * 126  # e.g. an executable header hidden in the preamble
     store(client, f"{base_url}/studies", [bytes(data)])
     retrieved = client.get(
-        f"{base_url}/studies/{study}/series/{series}/instances/{sop}", headers={"Accept": "application/dicom; transfer-syntax=*"}
+        f"{base_url}/studies/{study}/series/{series}/instances/{sop}",
+        headers={"Accept": "application/dicom; transfer-syntax=*"},
     ).content
     assert retrieved[:128] == bytes(128)
     assert retrieved[128:] == bytes(data[128:])

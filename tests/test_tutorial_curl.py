@@ -37,9 +37,14 @@ class Curl:
             extra += ["--output", str(body_file)]
         result = subprocess.run(
             ["curl", *arguments, *extra, "--write-out", "%{http_code}"],
-            cwd=self.workdir, capture_output=True, text=True, check=True,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        output = Path(self.workdir / arguments[arguments.index("--output") + 1]) if "--output" in arguments else body_file
+        output = (
+            Path(self.workdir / arguments[arguments.index("--output") + 1]) if "--output" in arguments else body_file
+        )
         headers = {}
         for line in headers_file.read_text().splitlines()[1:]:
             if ": " in line:
@@ -65,11 +70,18 @@ def stored_sop_uids(body: bytes) -> list[str]:
 
 def test_01_store_instances_using_multipart_related(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--location", "--request", "POST", f"{url}/studies",
-        "--header", "Accept: application/dicom+json",
-        "--header", 'Content-Type: multipart/related; type="application/dicom"',
-        "--form", f"file1=@{DICOMS}/red-triangle.dcm;type=application/dicom",
-        "--trace-ascii", "trace.txt",
+        "--location",
+        "--request",
+        "POST",
+        f"{url}/studies",
+        "--header",
+        "Accept: application/dicom+json",
+        "--header",
+        'Content-Type: multipart/related; type="application/dicom"',
+        "--form",
+        f"file1=@{DICOMS}/red-triangle.dcm;type=application/dicom",
+        "--trace-ascii",
+        "trace.txt",
     )
     assert status == 200
     assert stored_sop_uids(body) == [RED]
@@ -77,10 +89,15 @@ def test_01_store_instances_using_multipart_related(curl: Curl, url: str) -> Non
 
 def test_02_store_instances_for_a_specific_study(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--request", "POST", f"{url}/studies/{STUDY}",
-        "--header", "Accept: application/dicom+json",
-        "--header", 'Content-Type: multipart/related; type="application/dicom"',
-        "--form", f"file1=@{DICOMS}/blue-circle.dcm;type=application/dicom",
+        "--request",
+        "POST",
+        f"{url}/studies/{STUDY}",
+        "--header",
+        "Accept: application/dicom+json",
+        "--header",
+        'Content-Type: multipart/related; type="application/dicom"',
+        "--form",
+        f"file1=@{DICOMS}/blue-circle.dcm;type=application/dicom",
     )
     assert status == 200
     assert stored_sop_uids(body) == [BLUE]
@@ -89,10 +106,16 @@ def test_02_store_instances_for_a_specific_study(curl: Curl, url: str) -> None:
 
 def test_03_store_single_instance(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--location", "--request", "POST", f"{url}/studies",
-        "--header", "Accept: application/dicom+json",
-        "--header", "Content-Type: application/dicom",
-        "--data-binary", f"@{DICOMS}/green-square.dcm",
+        "--location",
+        "--request",
+        "POST",
+        f"{url}/studies",
+        "--header",
+        "Accept: application/dicom+json",
+        "--header",
+        "Content-Type: application/dicom",
+        "--data-binary",
+        f"@{DICOMS}/green-square.dcm",
     )
     assert status == 200
     assert stored_sop_uids(body) == [GREEN]
@@ -100,11 +123,18 @@ def test_03_store_single_instance(curl: Curl, url: str) -> None:
 
 def test_04_upsert_instances_using_multipart_related(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--location", "--request", "PUT", f"{url}/studies",
-        "--header", "Accept: application/dicom+json",
-        "--header", 'Content-Type: multipart/related; type="application/dicom"',
-        "--form", f"file1=@{DICOMS}/red-triangle.dcm;type=application/dicom",
-        "--trace-ascii", "trace.txt",
+        "--location",
+        "--request",
+        "PUT",
+        f"{url}/studies",
+        "--header",
+        "Accept: application/dicom+json",
+        "--header",
+        'Content-Type: multipart/related; type="application/dicom"',
+        "--form",
+        f"file1=@{DICOMS}/red-triangle.dcm;type=application/dicom",
+        "--trace-ascii",
+        "trace.txt",
     )
     assert status == 200
     assert stored_sop_uids(body) == [RED]
@@ -112,10 +142,15 @@ def test_04_upsert_instances_using_multipart_related(curl: Curl, url: str) -> No
 
 def test_05_upsert_instances_for_a_specific_study(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--request", "PUT", f"{url}/studies/{STUDY}",
-        "--header", "Accept: application/dicom+json",
-        "--header", 'Content-Type: multipart/related; type="application/dicom"',
-        "--form", f"file1=@{DICOMS}/blue-circle.dcm;type=application/dicom",
+        "--request",
+        "PUT",
+        f"{url}/studies/{STUDY}",
+        "--header",
+        "Accept: application/dicom+json",
+        "--header",
+        'Content-Type: multipart/related; type="application/dicom"',
+        "--form",
+        f"file1=@{DICOMS}/blue-circle.dcm;type=application/dicom",
     )
     assert status == 200
     assert stored_sop_uids(body) == [BLUE]
@@ -123,10 +158,16 @@ def test_05_upsert_instances_for_a_specific_study(curl: Curl, url: str) -> None:
 
 def test_06_upsert_single_instance(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--location", "--request", "PUT", f"{url}/studies",
-        "--header", "Accept: application/dicom+json",
-        "--header", "Content-Type: application/dicom",
-        "--data-binary", f"@{DICOMS}/green-square.dcm",
+        "--location",
+        "--request",
+        "PUT",
+        f"{url}/studies",
+        "--header",
+        "Accept: application/dicom+json",
+        "--header",
+        "Content-Type: application/dicom",
+        "--data-binary",
+        f"@{DICOMS}/green-square.dcm",
     )
     assert status == 200
     assert stored_sop_uids(body) == [GREEN]
@@ -134,9 +175,13 @@ def test_06_upsert_single_instance(curl: Curl, url: str) -> None:
 
 def test_07_retrieve_all_instances_within_a_study(curl: Curl, url: str) -> None:
     status, headers, body = curl(
-        "--request", "GET", f"{url}/studies/{STUDY}",
-        "--header", 'Accept: multipart/related; type="application/dicom"; transfer-syntax=*',
-        "--output", "suppressWarnings.txt",
+        "--request",
+        "GET",
+        f"{url}/studies/{STUDY}",
+        "--header",
+        'Accept: multipart/related; type="application/dicom"; transfer-syntax=*',
+        "--output",
+        "suppressWarnings.txt",
     )
     assert status == 200
     parts = split(body, headers["content-type"])
@@ -149,8 +194,11 @@ def test_07_retrieve_all_instances_within_a_study(curl: Curl, url: str) -> None:
 
 def test_08_retrieve_metadata_of_all_instances_in_study(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--request", "GET", f"{url}/studies/{STUDY}/metadata",
-        "--header", "Accept: application/dicom+json",
+        "--request",
+        "GET",
+        f"{url}/studies/{STUDY}/metadata",
+        "--header",
+        "Accept: application/dicom+json",
     )
     assert status == 200
     metadata = json.loads(body)
@@ -160,9 +208,13 @@ def test_08_retrieve_metadata_of_all_instances_in_study(curl: Curl, url: str) ->
 
 def test_09_retrieve_all_instances_within_a_series(curl: Curl, url: str) -> None:
     status, headers, body = curl(
-        "--request", "GET", f"{url}/studies/{STUDY}/series/{SERIES}",
-        "--header", 'Accept: multipart/related; type="application/dicom"; transfer-syntax=*',
-        "--output", "suppressWarnings.txt",
+        "--request",
+        "GET",
+        f"{url}/studies/{STUDY}/series/{SERIES}",
+        "--header",
+        'Accept: multipart/related; type="application/dicom"; transfer-syntax=*',
+        "--output",
+        "suppressWarnings.txt",
     )
     assert status == 200
     assert len(split(body, headers["content-type"])) == 2
@@ -170,8 +222,11 @@ def test_09_retrieve_all_instances_within_a_series(curl: Curl, url: str) -> None
 
 def test_10_retrieve_metadata_of_all_instances_within_a_series(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--request", "GET", f"{url}/studies/{STUDY}/series/{SERIES}/metadata",
-        "--header", "Accept: application/dicom+json",
+        "--request",
+        "GET",
+        f"{url}/studies/{STUDY}/series/{SERIES}/metadata",
+        "--header",
+        "Accept: application/dicom+json",
     )
     assert status == 200
     assert sorted(item["00080018"]["Value"][0] for item in json.loads(body)) == sorted([RED, GREEN])
@@ -179,9 +234,13 @@ def test_10_retrieve_metadata_of_all_instances_within_a_series(curl: Curl, url: 
 
 def test_11_retrieve_a_single_instance_within_a_series_of_a_study(curl: Curl, url: str) -> None:
     status, headers, body = curl(
-        "--request", "GET", f"{url}/studies/{STUDY}/series/{SERIES}/instances/{RED}",
-        "--header", "Accept: application/dicom; transfer-syntax=*",
-        "--output", "suppressWarnings.txt",
+        "--request",
+        "GET",
+        f"{url}/studies/{STUDY}/series/{SERIES}/instances/{RED}",
+        "--header",
+        "Accept: application/dicom; transfer-syntax=*",
+        "--output",
+        "suppressWarnings.txt",
     )
     assert status == 200
     assert headers["content-type"].startswith("application/dicom")
@@ -191,8 +250,11 @@ def test_11_retrieve_a_single_instance_within_a_series_of_a_study(curl: Curl, ur
 
 def test_12_retrieve_metadata_of_a_single_instance(curl: Curl, url: str) -> None:
     status, _, body = curl(
-        "--request", "GET", f"{url}/studies/{STUDY}/series/{SERIES}/instances/{RED}/metadata",
-        "--header", "Accept: application/dicom+json",
+        "--request",
+        "GET",
+        f"{url}/studies/{STUDY}/series/{SERIES}/instances/{RED}/metadata",
+        "--header",
+        "Accept: application/dicom+json",
     )
     assert status == 200
     (metadata,) = json.loads(body)
@@ -202,9 +264,13 @@ def test_12_retrieve_metadata_of_a_single_instance(curl: Curl, url: str) -> None
 
 def test_13_retrieve_one_or_more_frames_from_a_single_instance(curl: Curl, url: str) -> None:
     status, headers, body = curl(
-        "--request", "GET", f"{url}/studies/{STUDY}/series/{SERIES}/instances/{RED}/frames/1",
-        "--header", 'Accept: multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1',
-        "--output", "suppressWarnings.txt",
+        "--request",
+        "GET",
+        f"{url}/studies/{STUDY}/series/{SERIES}/instances/{RED}/frames/1",
+        "--header",
+        'Accept: multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1',
+        "--output",
+        "suppressWarnings.txt",
     )
     assert status == 200
     ((part_headers, frame),) = split(body, headers["content-type"])

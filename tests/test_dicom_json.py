@@ -1,0 +1,61 @@
+"""Unit tests of DICOM JSON from headers and of header parsing at store time."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pydicom import Dataset
+from pydicom.sequence import Sequence
+
+from shared.dicom_file import PROCESSING_FAILURE, InstanceFailure, parse_instance
+from shared.dicom_json import dataset_to_json, name_words, normalize_person_name
+from tests.dicom_factory import TUTORIAL, make_instance
+
+
+def test_bulk_data_vrs_are_left_out_at_every_depth() -> None:
+    dataset = Dataset()
+    dataset.PatientName = "Doe^John"
+    dataset.add_new(0x00091010, "OB", b"\x00\x01")
+    item = Dataset()
+    item.CodeValue = "123"
+    item.add_new(0x00091011, "UN", b"\x02")
+    dataset.add_new(0x00400260, "SQ", Sequence([item]))
+    result = dataset_to_json(dataset)
+    assert "00091010" not in result
+    assert result["00400260"]["Value"] == [{"00080100": {"vr": "SH", "Value": ["123"]}}]
+    assert result["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "Doe^John"}]}
+
+
+def test_empty_values_keep_their_vr() -> None:
+    dataset = Dataset()
+    dataset.AccessionNumber = ""
+    assert dataset_to_json(dataset)["00080050"] == {"vr": "SH"}
+
+
+def test_person_names_normalize_case_accents_and_separators() -> None:
+    assert normalize_person_name("Müller^Jöhn^^Dr") == "muller john dr"
+    assert name_words("O'Brien^Séan") == ["o'brien", "sean"]
+
+
+def test_parse_records_uids_syntax_and_the_native_frame_layout() -> None:
+    data = make_instance(rows=3, columns=2, frames=5)
+    parsed = parse_instance(io.BytesIO(data), len(data), "v2", None)
+    assert parsed.transfer_syntax == "1.2.840.10008.1.2.1"
+    assert parsed.frames is not None
+    assert (parsed.frames.length, parsed.frames.count) == (12, 5)
+    offset, length = parsed.frames.byte_range(5)
+    assert data[offset : offset + length] == data[-12:]
+
+
+def test_parse_of_a_tutorial_file_needs_no_pixel_data_in_memory() -> None:
+    data = (TUTORIAL / "red-triangle.dcm").read_bytes()
+    parsed = parse_instance(io.BytesIO(data), len(data), "v1", None)
+    assert parsed.frames is not None and parsed.frames.length == 979 * 985 * 3
+    assert "7FE00010" not in parsed.metadata
+
+
+def test_a_file_without_the_dicm_prefix_is_a_processing_failure() -> None:
+    with pytest.raises(InstanceFailure) as failure:
+        parse_instance(io.BytesIO(b"\x00" * 300), 300, "v2", None)
+    assert failure.value.reason == PROCESSING_FAILURE
