@@ -122,16 +122,9 @@ def subset(metadata: DicomJson, tags: list[str]) -> DicomJson:
 
 
 def first_text(element: dict[str, Any] | None) -> str:
-    """The first value of a DICOM JSON element as text ('' when empty); PN gives its first group."""
-    if not element:
-        return ""
-    values = element.get("Value") or []
-    if not values or values[0] is None:
-        return ""
-    value = values[0]
-    if isinstance(value, dict):
-        return next((v for v in value.values() if isinstance(v, str) and v), "")
-    return str(value).strip()
+    """The first non-empty value of a DICOM JSON element as text ('' when none); PN gives its first group."""
+    texts = all_texts(element)
+    return texts[0] if texts else ""
 
 
 def all_texts(element: dict[str, Any] | None) -> list[str]:

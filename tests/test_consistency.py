@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -22,24 +22,26 @@ def blob_count(azurite: Azurite) -> int:
     return sum(1 for _ in container.list_blobs()) if container.exists() else 0
 
 
-@pytest.fixture()
-def faulty_blob_service(azurite: Azurite) -> Iterator[LocalHost]:
-    """A second service whose blob uploads of instance files fail (storage answers 500)."""
-    with FaultProxy(azurite.blob_port, lambda method, path: method == "PUT" and "instance.dcm" in path) as proxy:
-        connection = azurite.connection_string.replace(f":{azurite.blob_port}/", f":{proxy.port}/")
-        host = LocalHost(connection)
+def service_behind_proxy(azurite: Azurite, port: int, fail: Callable[[str, str], bool]) -> Iterator[LocalHost]:
+    """A second service whose requests to one Azurite port pass a proxy that fails the chosen ones."""
+    with FaultProxy(port, fail) as proxy:
+        host = LocalHost(azurite.connection_string.replace(f":{port}/", f":{proxy.port}/"))
         yield host
         host.stop()
+
+
+@pytest.fixture()
+def faulty_blob_service(azurite: Azurite) -> Iterator[LocalHost]:
+    """Uploads of instance files fail (storage answers 500)."""
+    yield from service_behind_proxy(
+        azurite, azurite.blob_port, lambda method, path: method == "PUT" and "instance.dcm" in path
+    )
 
 
 @pytest.fixture()
 def faulty_index_service(azurite: Azurite) -> Iterator[LocalHost]:
-    """A second service whose index transactions fail (storage answers 500 to every $batch)."""
-    with FaultProxy(azurite.table_port, lambda method, path: "$batch" in path) as proxy:
-        connection = azurite.connection_string.replace(f":{azurite.table_port}/", f":{proxy.port}/")
-        host = LocalHost(connection)
-        yield host
-        host.stop()
+    """Index transactions fail (storage answers 500 to every $batch)."""
+    yield from service_behind_proxy(azurite, azurite.table_port, lambda method, path: "$batch" in path)
 
 
 def assert_invisible(client: httpx.Client, base_url: str, study: str, series: str, sop: str) -> None:

@@ -10,6 +10,13 @@ from tests.dicom_factory import make_instance, multipart_body
 from tests.helpers import RELATED, failure_comments, failure_reasons, search, store, stored_uids
 
 
+def retrieve_original(client: httpx.Client, base_url: str, study: str, series: str, sop: str) -> bytes:
+    url = f"{base_url}/studies/{study}/series/{series}/instances/{sop}"
+    response = client.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"})
+    assert response.status_code == 200
+    return response.content
+
+
 def instance_count(client: httpx.Client, base_url: str, sop: str) -> int:
     return len(search(client, f"{base_url}/instances", SOPInstanceUID=sop))
 
@@ -145,11 +152,7 @@ def test_storing_an_existing_instance_fails_with_45070_and_changes_nothing(clien
     again = store(client, f"{base_url}/studies", [make_instance(study, series, sop, StudyDescription="second")])
     assert again.status_code == 409
     assert failure_reasons(again) == [45070]
-    retrieved = client.get(
-        f"{base_url}/studies/{study}/series/{series}/instances/{sop}",
-        headers={"Accept": "application/dicom; transfer-syntax=*"},
-    )
-    assert retrieved.content[128:] == original[128:]
+    assert retrieve_original(client, base_url, study, series, sop)[128:] == original[128:]
     (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=study, includefield="StudyDescription")
     assert result["00081030"]["Value"] == ["first"]
 
@@ -210,11 +213,7 @@ def test_upsert_replaces_the_stored_instance(client: httpx.Client, base_url: str
     replacement = make_instance(study, series, sop, StudyDescription="new", rows=8, columns=8)
     response = store(client, f"{base_url}/studies", [replacement], method="PUT")
     assert response.status_code == 200
-    retrieved = client.get(
-        f"{base_url}/studies/{study}/series/{series}/instances/{sop}",
-        headers={"Accept": "application/dicom; transfer-syntax=*"},
-    )
-    assert retrieved.content[128:] == replacement[128:]
+    assert retrieve_original(client, base_url, study, series, sop)[128:] == replacement[128:]
     (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=study, includefield="all")
     assert result["00081030"]["Value"] == ["new"]
     assert result["00201208"]["Value"] == [1], "replacing does not add an instance"
@@ -231,10 +230,7 @@ def test_preamble_is_zeroed_and_the_rest_kept_byte_for_byte(client: httpx.Client
     data = bytearray(make_instance(study, series, sop))
     data[:128] = b"MZ" + b"\x90" * 126  # e.g. an executable header hidden in the preamble
     store(client, f"{base_url}/studies", [bytes(data)])
-    retrieved = client.get(
-        f"{base_url}/studies/{study}/series/{series}/instances/{sop}",
-        headers={"Accept": "application/dicom; transfer-syntax=*"},
-    ).content
+    retrieved = retrieve_original(client, base_url, study, series, sop)
     assert retrieved[:128] == bytes(128)
     assert retrieved[128:] == bytes(data[128:])
 

@@ -68,107 +68,68 @@ def stored_sop_uids(body: bytes) -> list[str]:
     return [item["00081155"]["Value"][0] for item in response["00081199"]["Value"]]
 
 
+# The tutorial's three store requests; its upsert section repeats them with PUT.
+def store_multipart(curl: Curl, url: str, method: str) -> tuple[int, dict[str, str], bytes]:
+    return curl(
+        "--location", "--request", method, f"{url}/studies",
+        "--header", "Accept: application/dicom+json",
+        "--header", 'Content-Type: multipart/related; type="application/dicom"',
+        "--form", f"file1=@{DICOMS}/red-triangle.dcm;type=application/dicom",
+        "--trace-ascii", "trace.txt",
+    )  # fmt: skip
+
+
+def store_for_study(curl: Curl, url: str, method: str) -> tuple[int, dict[str, str], bytes]:
+    return curl(
+        "--request", method, f"{url}/studies/{STUDY}",
+        "--header", "Accept: application/dicom+json",
+        "--header", 'Content-Type: multipart/related; type="application/dicom"',
+        "--form", f"file1=@{DICOMS}/blue-circle.dcm;type=application/dicom",
+    )  # fmt: skip
+
+
+def store_single(curl: Curl, url: str, method: str) -> tuple[int, dict[str, str], bytes]:
+    return curl(
+        "--location", "--request", method, f"{url}/studies",
+        "--header", "Accept: application/dicom+json",
+        "--header", "Content-Type: application/dicom",
+        "--data-binary", f"@{DICOMS}/green-square.dcm",
+    )  # fmt: skip
+
+
 def test_01_store_instances_using_multipart_related(curl: Curl, url: str) -> None:
-    status, _, body = curl(
-        "--location",
-        "--request",
-        "POST",
-        f"{url}/studies",
-        "--header",
-        "Accept: application/dicom+json",
-        "--header",
-        'Content-Type: multipart/related; type="application/dicom"',
-        "--form",
-        f"file1=@{DICOMS}/red-triangle.dcm;type=application/dicom",
-        "--trace-ascii",
-        "trace.txt",
-    )
+    status, _, body = store_multipart(curl, url, "POST")
     assert status == 200
     assert stored_sop_uids(body) == [RED]
 
 
 def test_02_store_instances_for_a_specific_study(curl: Curl, url: str) -> None:
-    status, _, body = curl(
-        "--request",
-        "POST",
-        f"{url}/studies/{STUDY}",
-        "--header",
-        "Accept: application/dicom+json",
-        "--header",
-        'Content-Type: multipart/related; type="application/dicom"',
-        "--form",
-        f"file1=@{DICOMS}/blue-circle.dcm;type=application/dicom",
-    )
+    status, _, body = store_for_study(curl, url, "POST")
     assert status == 200
     assert stored_sop_uids(body) == [BLUE]
     assert json.loads(body)["00081190"]["Value"] == [f"{url}/studies/{STUDY}"]
 
 
 def test_03_store_single_instance(curl: Curl, url: str) -> None:
-    status, _, body = curl(
-        "--location",
-        "--request",
-        "POST",
-        f"{url}/studies",
-        "--header",
-        "Accept: application/dicom+json",
-        "--header",
-        "Content-Type: application/dicom",
-        "--data-binary",
-        f"@{DICOMS}/green-square.dcm",
-    )
+    status, _, body = store_single(curl, url, "POST")
     assert status == 200
     assert stored_sop_uids(body) == [GREEN]
 
 
 def test_04_upsert_instances_using_multipart_related(curl: Curl, url: str) -> None:
-    status, _, body = curl(
-        "--location",
-        "--request",
-        "PUT",
-        f"{url}/studies",
-        "--header",
-        "Accept: application/dicom+json",
-        "--header",
-        'Content-Type: multipart/related; type="application/dicom"',
-        "--form",
-        f"file1=@{DICOMS}/red-triangle.dcm;type=application/dicom",
-        "--trace-ascii",
-        "trace.txt",
-    )
+    status, _, body = store_multipart(curl, url, "PUT")
     assert status == 200
     assert stored_sop_uids(body) == [RED]
 
 
 def test_05_upsert_instances_for_a_specific_study(curl: Curl, url: str) -> None:
-    status, _, body = curl(
-        "--request",
-        "PUT",
-        f"{url}/studies/{STUDY}",
-        "--header",
-        "Accept: application/dicom+json",
-        "--header",
-        'Content-Type: multipart/related; type="application/dicom"',
-        "--form",
-        f"file1=@{DICOMS}/blue-circle.dcm;type=application/dicom",
-    )
+    status, _, body = store_for_study(curl, url, "PUT")
     assert status == 200
     assert stored_sop_uids(body) == [BLUE]
 
 
 def test_06_upsert_single_instance(curl: Curl, url: str) -> None:
-    status, _, body = curl(
-        "--location",
-        "--request",
-        "PUT",
-        f"{url}/studies",
-        "--header",
-        "Accept: application/dicom+json",
-        "--header",
-        "Content-Type: application/dicom",
-        "--data-binary",
-        f"@{DICOMS}/green-square.dcm",
-    )
+    status, _, body = store_single(curl, url, "PUT")
     assert status == 200
     assert stored_sop_uids(body) == [GREEN]
 
