@@ -7,9 +7,11 @@ Usage: python -m shared.local_host [--port 7071] [--with-azurite DIR]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import azure.functions as func
@@ -20,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .errors import DicomWebError
+from .storage import close_storage
 
 _PARAMETER = re.compile(r"\{\*?(\w+)(?::[^}]*)?\??\}")
 
@@ -66,10 +69,16 @@ async def _problem(request: Request, error: Exception) -> Response:
     return DicomWebError(status, detail).to_response()
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(_: Starlette) -> AsyncIterator[None]:
+    yield
+    await close_storage()
+
+
 def create_app(app: func.FunctionApp | None = None) -> Starlette:
     if app is None:
         from function_app import app
-    return Starlette(routes=routes_from(app), exception_handlers={HTTPException: _problem})
+    return Starlette(routes=routes_from(app), exception_handlers={HTTPException: _problem}, lifespan=_lifespan)
 
 
 def main() -> None:

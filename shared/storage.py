@@ -153,3 +153,10 @@ async def get_storage() -> Storage:
         storage = _storages[loop_id] = Storage(Settings.from_environment())
     await storage.ensure_ready()
     return storage
+
+
+async def close_storage() -> None:
+    """Close this event loop's clients (at shutdown), so no connection is left dangling."""
+    storage = _storages.pop(id(asyncio.get_running_loop()), None)
+    if storage is not None:
+        await storage.close()
