@@ -6,8 +6,9 @@ PORT ?= 7071
 
 .PHONY: run test lint install tools
 
+# Authentication is OFF for this local, single-user server (see the README to turn it on).
 run: install
-	PORT=$(PORT) $(BIN)/python -m shared.local_host --port $(PORT) --with-azurite .azurite
+	DICOM_AUTH_ENABLED=$${DICOM_AUTH_ENABLED:-false} PORT=$(PORT) $(BIN)/python -m shared.local_host --port $(PORT) --with-azurite .azurite
 
 test: install
 	$(BIN)/python -m pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .auth import Access, requires
 from .errors import not_found
 from .http import check_version
 from .index import delete_instances, list_instances
@@ -12,6 +13,7 @@ from .storage import get_storage
 from .uids import require_uid
 
 
+@requires(Access.WRITE)
 async def delete(
     request: Request, version: str, study: str, series: str | None = None, instance: str | None = None
 ) -> Response:

@@ -11,6 +11,7 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .auth import authorize
 from .errors import DicomWebError, not_found
 from .mediatypes import parse_accept
 
@@ -44,6 +45,7 @@ async def run(operation: Operation, request: Request, **arguments: Any) -> Respo
     """Call an operation; turn its errors into problem responses and log one line without PHI."""
     started = time.perf_counter()
     try:
+        await authorize(request.headers.get("authorization"), operation.required_access)
         response = await operation(request, **arguments)
     except DicomWebError as error:
         response = error.to_response()

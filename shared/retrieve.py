@@ -10,6 +10,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from .auth import Access, requires
 from .errors import bad_request, not_acceptable, not_found
 from .http import DICOM_JSON, check_version, require_json_accept
 from .index import InstanceRecord, list_instances
@@ -77,6 +78,7 @@ def _check_convertible(records: list[InstanceRecord], syntax: str) -> None:
             )
 
 
+@requires(Access.READ)
 async def retrieve(
     request: Request, version: str, study: str, series: str | None = None, instance: str | None = None
 ) -> Response:
@@ -136,6 +138,7 @@ async def _multipart_instances(
 # ---- metadata ---------------------------------------------------------------------------------------
 
 
+@requires(Access.READ)
 async def metadata(
     request: Request, version: str, study: str, series: str | None = None, instance: str | None = None
 ) -> Response:
@@ -199,6 +202,7 @@ def choose_frame_format(accept: str | None, frame_count: int) -> Choice:
     )
 
 
+@requires(Access.READ)
 async def frames(request: Request, version: str, study: str, series: str, instance: str, frames: str) -> Response:
     check_version(version)
     numbers = parse_frame_list(frames)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .auth import Access, requires
 from .dicom_json import (
     ATTRIBUTES,
     BY_KEYWORD,
@@ -370,6 +371,7 @@ def returned_tags(query: Query, version: str) -> set[str]:
     return defaults | query.include
 
 
+@requires(Access.READ)
 async def search(
     request: Request, version: str, level: Level, study: str | None = None, series: str | None = None
 ) -> Response:

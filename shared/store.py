@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .auth import Access, requires
 from .config import Settings
 from .dicom_file import ALREADY_EXISTS, PROCESSING_FAILURE, InstanceFailure, ParsedInstance, parse_instance
 from .errors import unsupported_media_type
@@ -40,6 +41,7 @@ class Staged:
     version: str
 
 
+@requires(Access.WRITE)
 async def store(request: Request, version: str, study: str | None = None, upsert: bool = False) -> Response:
     api = check_version(version)
     study_in_path = require_uid(study, "study instance UID") if study is not None else None

@@ -34,6 +34,7 @@ class LocalHost:
             "DICOM_STORAGE_CONNECTION_STRING": connection_string,
             "DICOM_PUBLIC_BASE_URL": self.url,
             "PYTHONUNBUFFERED": "1",
+            "DICOM_AUTH_ENABLED": "false",  # the secured tests turn it on with their own settings
             **settings,
         }
         self.process = subprocess.Popen(
