@@ -46,6 +46,7 @@ class AuthSettings:
     jwks_url: str
     reader_role: str
     owner_role: str
+    jwks_refresh_cooldown: float  # unknown key ids refetch the keys at most this often (forged kids)
 
     @classmethod
     def from_environment(cls) -> AuthSettings:
@@ -59,6 +60,7 @@ class AuthSettings:
             or f"https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys",
             reader_role=env.get("DICOM_READER_ROLE", "Dicom.Data.Reader"),
             owner_role=env.get("DICOM_OWNER_ROLE", "Dicom.Data.Owner"),
+            jwks_refresh_cooldown=float(env.get("DICOM_AUTH_JWKS_REFRESH_COOLDOWN", "30")),
         )
 
     def issuers(self) -> list[str]:
@@ -76,14 +78,18 @@ def unauthorized(detail: str, error: str | None = "invalid_token") -> DicomWebEr
     return DicomWebError(401, detail, {"WWW-Authenticate": challenge})
 
 
-_jwks_clients: dict[str, PyJWKClient] = {}
+_jwks_clients: dict[tuple[str, float], PyJWKClient] = {}
 
 
-def _jwks_client(url: str) -> PyJWKClient:
-    """Keys are cached; PyJWKClient refetches the set when a token names an unknown key id (key rollover)."""
-    if url not in _jwks_clients:
-        _jwks_clients[url] = PyJWKClient(url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS, timeout=10)
-    return _jwks_clients[url]
+def _jwks_client(settings: AuthSettings) -> PyJWKClient:
+    """Keys are cached; a token naming an unknown key id refetches the set (key rollover)."""
+    key = (settings.jwks_url, settings.jwks_refresh_cooldown)
+    if key not in _jwks_clients:
+        _jwks_clients[key] = PyJWKClient(
+            settings.jwks_url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS, timeout=10,
+            cooldown_duration=settings.jwks_refresh_cooldown,
+        )  # fmt: skip
+    return _jwks_clients[key]
 
 
 async def authorize(authorization: str | None, access: Access, settings: AuthSettings | None = None) -> dict | None:
@@ -117,7 +123,7 @@ def _validate(token: str, settings: AuthSettings) -> dict:
     if header.get("alg") != "RS256":
         raise unauthorized("The token must be signed with RS256.")
     try:
-        key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+        key = _jwks_client(settings).get_signing_key_from_jwt(token).key
     except jwt.PyJWKClientConnectionError:
         raise DicomWebError(
             503, "The identity provider's signing keys cannot be fetched; retry shortly.", {"Retry-After": "5"}

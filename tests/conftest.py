@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from shared.azurite import Azurite, free_port, wait_for_port
+from tests.entra import AUDIENCE, CLIENT_ID, TENANT, Jwks, SigningKey
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,7 +27,7 @@ def azurite() -> Iterator[Azurite]:
 class LocalHost:
     """The local host (python -m shared.local_host) as a subprocess, on a free port."""
 
-    def __init__(self, connection_string: str, **settings: str) -> None:
+    def __init__(self, connection_string: str, log_file: Path | None = None, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -37,14 +38,22 @@ class LocalHost:
             "DICOM_AUTH_ENABLED": "false",  # the secured tests turn it on with their own settings
             **settings,
         }
+        output = open(log_file, "w") if log_file else None  # noqa: SIM115 - closed in stop()
+        self.output = output
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.local_host", "--port", str(self.port)], cwd=REPO, env=env
+            [sys.executable, "-m", "shared.local_host", "--port", str(self.port)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
         )
         wait_for_port(self.port, self.process)
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
+        if self.output:
+            self.output.close()
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +77,32 @@ def v1_url(service: LocalHost) -> str:
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=60) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return SigningKey()
+
+
+@pytest.fixture(scope="session")
+def jwks(signing_key: SigningKey) -> Iterator[Jwks]:
+    keys = Jwks(signing_key)
+    yield keys
+    keys.close()
+
+
+@pytest.fixture(scope="session")
+def secured_service(azurite: Azurite, jwks: Jwks, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
+    """The service with authentication on, trusting the local stand-in for Entra ID."""
+    host = LocalHost(
+        azurite.connection_string,
+        log_file=tmp_path_factory.mktemp("secured") / "service.log",
+        LOG_LEVEL="DEBUG",
+        DICOM_AUTH_ENABLED="true",
+        DICOM_AUTH_TENANT_ID=TENANT,
+        DICOM_AUTH_AUDIENCE=f"{AUDIENCE},{CLIENT_ID}",
+        DICOM_AUTH_JWKS_URL=jwks.url,
+        DICOM_AUTH_JWKS_REFRESH_COOLDOWN="0",  # so the key-rollover test need not wait 30 s
+    )
+    yield host
+    host.stop()

@@ -15,6 +15,7 @@ import pydicom
 import pytest
 
 from tests.dicom_factory import TUTORIAL
+from tests.entra import OWNER
 from tests.multipart_split import split
 
 STUDY = "1.2.826.0.1.3680043.8.498.13230779778012324449356534479549187420"
@@ -26,13 +27,16 @@ DICOMS = str(TUTORIAL)
 
 
 class Curl:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, token: str | None) -> None:
         self.workdir = workdir
+        self.token = token
 
     def __call__(self, *arguments: str) -> tuple[int, dict[str, str], bytes]:
         """Run curl with the tutorial's arguments; return status, response headers and body."""
         headers_file, body_file = self.workdir / "headers.txt", self.workdir / "body.out"
         extra = ["--silent", "--show-error", "--dump-header", str(headers_file)]
+        if self.token:  # as the tutorial writes it: --header "Authorization: Bearer {token value}"
+            extra += ["--header", f"Authorization: Bearer {self.token}"]
         if "--output" not in arguments:
             extra += ["--output", str(body_file)]
         result = subprocess.run(
@@ -53,14 +57,22 @@ class Curl:
         return int(result.stdout), headers, output.read_bytes() if output.exists() else b""
 
 
-@pytest.fixture(scope="module")
-def curl(tmp_path_factory: pytest.TempPathFactory) -> Curl:
-    return Curl(tmp_path_factory.mktemp("curl"))
+@pytest.fixture(scope="module", params=["auth off", "auth on"])
+def auth(request: pytest.FixtureRequest) -> str:
+    """The whole tutorial runs twice: as `make run` serves it, and secured with an owner's token."""
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def url(v1_url: str) -> str:
-    return v1_url
+def curl(tmp_path_factory: pytest.TempPathFactory, auth: str, request: pytest.FixtureRequest) -> Curl:
+    token = request.getfixturevalue("signing_key").token([OWNER]) if auth == "auth on" else None
+    return Curl(tmp_path_factory.mktemp("curl"), token)
+
+
+@pytest.fixture(scope="module")
+def url(auth: str, request: pytest.FixtureRequest) -> str:
+    service = request.getfixturevalue("secured_service" if auth == "auth on" else "service")
+    return f"{service.url}/v1"
 
 
 def stored_sop_uids(body: bytes) -> list[str]:
