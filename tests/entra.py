@@ -100,3 +100,67 @@ def claims_of(token: str) -> dict:
 
 def _b64(value: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+class FakeResponse:
+    def __init__(self, status: int, body: dict) -> None:
+        self.status_code = status
+        self.text = json.dumps(body)
+        self.headers = {"Content-Type": "application/json"}
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise RuntimeError(f"HTTP {self.status_code}")
+
+
+class FakeEntraHttp:
+    """msal's network access, answered as Entra ID's endpoints would: the only fake in the CLI tests.
+
+    Tokens come from the local signing key, so the real service validates them for real.
+    """
+
+    def __init__(self, key: SigningKey, roles: list[str]) -> None:
+        self.key = key
+        self.roles = roles
+        self.grants: list[str] = []
+        self.device_flows = 0
+        self.secrets: list[str] = []
+
+    def get(self, url: str, params: dict | None = None, headers: dict | None = None, **kwargs: object) -> FakeResponse:
+        base = f"https://login.microsoftonline.com/{TENANT}"
+        if "discovery/instance" in url:
+            return FakeResponse(200, {"tenant_discovery_endpoint": f"{base}/v2.0/.well-known/openid-configuration",
+                                      "metadata": []})  # fmt: skip
+        if "openid-configuration" in url:
+            return FakeResponse(200, {
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "issuer": V2_ISSUER,
+            })  # fmt: skip
+        return FakeResponse(404, {"error": "not_found"})
+
+    def post(self, url: str, params: dict | None = None, data: dict | None = None, headers: dict | None = None,
+             **kwargs: object) -> FakeResponse:  # fmt: skip
+        data = data or {}
+        if url.endswith("/devicecode"):
+            self.device_flows += 1
+            return FakeResponse(200, {
+                "device_code": "device-code", "user_code": "ABCD-EFGH", "interval": 0, "expires_in": 900,
+                "verification_uri": "https://microsoft.com/devicelogin",
+                "message": "To sign in, open https://microsoft.com/devicelogin and enter the code ABCD-EFGH.",
+            })  # fmt: skip
+        self.grants.append(data.get("grant_type", ""))
+        if data.get("client_secret"):
+            self.secrets.append(data["client_secret"])
+        oid = str(uuid.uuid4())
+        body = {"token_type": "Bearer", "expires_in": 3600, "access_token": self.key.token(self.roles, oid=oid)}
+        if data.get("grant_type") != "client_credentials":
+            body["refresh_token"] = "refresh-" + oid
+            body["id_token"] = unsigned_token({
+                "iss": V2_ISSUER, "sub": oid, "oid": oid, "tid": TENANT, "aud": data.get("client_id", ""),
+                "preferred_username": "radiologist@example.org", "iat": int(time.time()),
+                "exp": int(time.time()) + 3600,
+            })  # fmt: skip
+            body["client_info"] = _b64({"uid": oid, "utid": TENANT})
+        return FakeResponse(200, body)

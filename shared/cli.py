@@ -1,0 +1,260 @@
+"""`dicomweb`: upload, search, retrieve, inspect and delete with any DICOMweb service (this one first).
+
+Examples:
+  dicomweb upload ./scans                     # every DICOM file under ./scans, batched and in parallel
+  dicomweb search studies -f PatientID=ID1    # a table; --json for scripts
+  dicomweb retrieve STUDY --out ./study       # one .dcm file per instance
+  dicomweb metadata STUDY SERIES INSTANCE --tags PatientName,Modality
+  dicomweb delete STUDY
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from .client import DicomWebClient, ServiceError, UploadSummary, dumps, find_dicom_files
+from .dicom_json import BY_KEYWORD, first_text, keyword_of
+from .tokens import TokenError, TokenProvider
+
+DEFAULT_URL = "http://127.0.0.1:7071/v2"
+COLUMNS = {
+    "studies": ["StudyInstanceUID", "PatientName", "PatientID", "StudyDate", "AccessionNumber", "ModalitiesInStudy",
+                "StudyDescription", "NumberOfStudyRelatedInstances"],
+    "series": ["SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription", "NumberOfSeriesRelatedInstances"],
+    "instances": ["SOPInstanceUID", "InstanceNumber", "SOPClassUID", "Rows", "Columns", "NumberOfFrames"],
+}  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="dicomweb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    root.add_argument(
+        "--url",
+        default=os.environ.get("DICOMWEB_URL", DEFAULT_URL),
+        help=f"service base URL with its version (env DICOMWEB_URL; default {DEFAULT_URL})",
+    )
+    root.add_argument(
+        "--auth",
+        choices=["none", "client", "device"],
+        default=os.environ.get("DICOMWEB_AUTH", "none"),
+        help="none (local, auth off); client: service principal from AZURE_TENANT_ID, AZURE_CLIENT_ID, "
+        "AZURE_CLIENT_SECRET; device: sign in as a person, once (env DICOMWEB_AUTH)",
+    )
+    root.add_argument("--scope", help="the API's scope, e.g. api://<app-id>/.default (env DICOMWEB_SCOPE)")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    upload = commands.add_parser("upload", help="store every DICOM file under the given files or folders")
+    upload.add_argument("paths", nargs="+", type=Path)
+    upload.add_argument("--batch-size", type=int, default=20, help="files per request (default 20)")
+    upload.add_argument("--parallel", type=int, default=4, help="requests at once (default 4)")
+
+    search = commands.add_parser("search", help="find studies, series or instances")
+    search.add_argument("level", choices=["studies", "series", "instances"])
+    search.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="e.g. PatientID=ID1, StudyDate=20200101-20201231, PatientName=doe (repeatable)",
+    )
+    search.add_argument("--study", help="only within this study")
+    search.add_argument("--series", help="only within this series (with --study)")
+    search.add_argument("--fuzzy", action="store_true", help="word-prefix matching of person names")
+    search.add_argument("--limit", type=int, default=100)
+    search.add_argument("--offset", type=int, default=0)
+    search.add_argument("--json", action="store_true", help="print the DICOM JSON instead of a table")
+
+    retrieve = commands.add_parser("retrieve", help="download a study, series or instance, one .dcm file per instance")
+    _add_target(retrieve)
+    retrieve.add_argument("--out", type=Path, required=True, help="folder to write into")
+
+    metadata = commands.add_parser("metadata", help="show an instance's metadata")
+    metadata.add_argument("study")
+    metadata.add_argument("series")
+    metadata.add_argument("instance")
+    metadata.add_argument("--tags", help="comma-separated keywords or tags to show (default: all)")
+    metadata.add_argument("--json", action="store_true")
+
+    delete = commands.add_parser("delete", help="delete a study, series or instance")
+    _add_target(delete)
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return root
+
+
+def _add_target(command: argparse.ArgumentParser) -> None:
+    command.add_argument("study")
+    command.add_argument("--series")
+    command.add_argument("--instance", help="with --series")
+
+
+def _target_path(arguments: argparse.Namespace) -> str:
+    path = f"studies/{arguments.study}"
+    if arguments.series:
+        path += f"/series/{arguments.series}"
+        if arguments.instance:
+            path += f"/instances/{arguments.instance}"
+    elif arguments.instance:
+        raise SystemExit("--instance needs --series")
+    return path
+
+
+def main(argv: list[str] | None = None, http_client: Any = None) -> int:
+    """Entry point; `http_client` is msal's network access (tests hand in a stand-in for Entra ID)."""
+    arguments = parser().parse_args(argv)
+    console = Console(stderr=True)
+    tokens = TokenProvider.from_environment(
+        arguments.auth, scope=arguments.scope, http_client=http_client,
+        prompt=lambda message: console.print(message, style="bold yellow"),
+    )  # fmt: skip
+    try:
+        return asyncio.run(_run(arguments, tokens, console))
+    except (ServiceError, TokenError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+
+
+async def _run(arguments: argparse.Namespace, tokens: TokenProvider, console: Console) -> int:
+    cached: list[str | None] = []
+
+    def token() -> str | None:
+        if not cached:
+            cached.append(tokens.token())
+        return cached[0]
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=300)) as http:
+        client = DicomWebClient(arguments.url, token, http)
+        command = {
+            "upload": _upload,
+            "search": _search,
+            "retrieve": _retrieve,
+            "metadata": _metadata,
+            "delete": _delete,
+        }
+        return await command[arguments.command](client, arguments, console)
+
+
+async def _upload(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
+    files, skipped = find_dicom_files(arguments.paths)
+    if skipped:
+        console.print(f"{len(skipped)} file(s) skipped: not DICOM (no 'DICM' prefix)")
+    if not files:
+        console.print("[red]No DICOM files found.[/red]")
+        return 1
+    total = sum(path.stat().st_size for path in files)
+    done = [0]
+    columns = (TextColumn("uploading"), BarColumn(), TextColumn("{task.fields[files]} files"), DownloadColumn(),
+               TransferSpeedColumn())  # fmt: skip
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("upload", total=total, files=f"0/{len(files)}")
+
+        def advance(count: int, size: int) -> None:
+            done[0] += count
+            progress.update(task, advance=size, files=f"{done[0]}/{len(files)}")
+
+        summary = await client.upload(files, max(1, arguments.batch_size), max(1, arguments.parallel), advance)
+    _print_summary(summary, console)
+    return 1 if summary.failed else 0
+
+
+def _print_summary(summary: UploadSummary, console: Console) -> None:
+    console.print(
+        f"stored: {len(summary.stored)}  already present: {len(summary.already_present)}  failed: {len(summary.failed)}"
+    )
+    for path, reason in summary.failed:
+        console.print(f"  [red]failed[/red] {path}: {reason}")
+
+
+async def _search(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
+    path = arguments.level
+    if arguments.study:
+        path = f"studies/{arguments.study}" + (f"/series/{arguments.series}" if arguments.series else "") + f"/{path}"
+    params = [tuple(f.split("=", 1)) for f in arguments.filter if "=" in f]
+    if len(params) != len(arguments.filter):
+        raise ServiceError("filters are KEY=VALUE, e.g. -f PatientID=ID1")
+    params += [("includefield", ",".join(COLUMNS[arguments.level])), ("limit", str(arguments.limit)),
+               ("offset", str(arguments.offset))]  # fmt: skip
+    if arguments.fuzzy:
+        params.append(("fuzzymatching", "true"))
+    results = await client.search(path, params)
+    if arguments.json:
+        print(dumps(results))
+        return 0
+    table = Table(*COLUMNS[arguments.level], title=f"{len(results)} {arguments.level}")
+    for result in results:
+        table.add_row(*(_text(result, keyword) for keyword in COLUMNS[arguments.level]))
+    Console().print(table)
+    return 0
+
+
+def _text(result: dict, keyword: str) -> str:
+    tag = BY_KEYWORD[keyword].tag if keyword in BY_KEYWORD else keyword
+    values = result.get(tag, {}).get("Value") or []
+    return "\\".join(first_text({"Value": [v]}) for v in values)
+
+
+async def _retrieve(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
+    with Progress(TextColumn("downloading"), DownloadColumn(), TransferSpeedColumn(), console=console) as progress:
+        task = progress.add_task("bytes", total=None)
+        written = await client.retrieve(_target_path(arguments), arguments.out,
+                                        lambda size: progress.update(task, advance=size))  # fmt: skip
+    console.print(f"{len(written)} instance(s) written to {arguments.out}")
+    return 0
+
+
+async def _metadata(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
+    (metadata,) = await client.metadata(
+        f"studies/{arguments.study}/series/{arguments.series}/instances/{arguments.instance}"
+    )
+    if arguments.tags:
+        wanted = {}
+        for name in arguments.tags.split(","):
+            keyword = keyword_of(name.strip())
+            if keyword is None:
+                raise ServiceError(f"'{name}' is not a DICOM keyword or tag")
+            wanted[f"{tag_for_keyword(keyword):08X}"] = keyword
+        metadata = {tag: metadata[tag] for tag in wanted if tag in metadata}
+    if arguments.json:
+        print(dumps(metadata))
+        return 0
+    table = Table("tag", "keyword", "VR", "value")
+    for tag, element in sorted(metadata.items()):
+        value = json.dumps(element.get("Value", []), ensure_ascii=False)
+        table.add_row(tag, keyword_for_tag(int(tag, 16)) or "", element.get("vr", ""), value[:120])
+    Console().print(table)
+    return 0
+
+
+async def _delete(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
+    path = _target_path(arguments)
+    if not arguments.yes:
+        if not sys.stdin.isatty():
+            raise ServiceError("refusing to delete without confirmation: add --yes when not at a terminal")
+        answer = input(f"Delete {path} and everything in it? Type 'yes': ")
+        if answer.strip().lower() != "yes":
+            console.print("Nothing deleted.")
+            return 1
+    await client.delete(path)
+    console.print(f"Deleted {path}")
+    return 0
+
+
+def main_exit() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()

@@ -1,0 +1,211 @@
+"""A small async DICOMweb client for the `dicomweb` command line: streaming both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pydicom
+
+from .mediatypes import parse_media_type
+from .multipart import closing, new_boundary, part_head, read_parts
+
+READ_CHUNK = 1024 * 1024
+ALREADY_EXISTS = 45070
+REASONS = {
+    272: "processing failure",
+    43264: "invalid instance",
+    43265: "study does not match",
+    45070: "already stored",
+    45071: "being stored by another request",
+}
+
+
+class ServiceError(Exception):
+    """The service refused a request; the message carries its status and explanation."""
+
+
+def describe(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail", "")
+    except (ValueError, AttributeError):
+        detail = response.text[:300]
+    return f"HTTP {response.status_code}: {detail}"
+
+
+def is_dicom_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
+def find_dicom_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """DICOM files (by their DICM prefix) under the paths, recursively; and the other files seen."""
+    found, skipped = [], []
+    for root in paths:
+        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in candidates:
+            (found if is_dicom_file(path) else skipped).append(path)
+    return found, skipped
+
+
+def sop_instance_uid(path: Path) -> str:
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        return str(header.get("SOPInstanceUID", ""))
+    except Exception:
+        return ""
+
+
+@dataclass
+class UploadSummary:
+    stored: list[Path] = field(default_factory=list)
+    already_present: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+class DicomWebClient:
+    def __init__(self, base_url: str, token: Callable[[], str | None], http: httpx.AsyncClient) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.http = http
+
+    def headers(self, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept}
+        token = self._token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    # ---- store ----
+
+    async def upload(
+        self, files: list[Path], batch_size: int, parallel: int, on_batch: Callable[[int, int], None]
+    ) -> UploadSummary:
+        summary = UploadSummary()
+        limit = asyncio.Semaphore(parallel)
+        batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
+
+        async def send(batch: list[Path]) -> None:
+            async with limit:
+                await self._store_batch(batch, summary)
+            on_batch(len(batch), sum(p.stat().st_size for p in batch))
+
+        await asyncio.gather(*(send(batch) for batch in batches))
+        return summary
+
+    async def _store_batch(self, batch: list[Path], summary: UploadSummary) -> None:
+        boundary = new_boundary()
+        headers = self.headers("application/dicom+json")
+        headers["Content-Type"] = f'multipart/related; type="application/dicom"; boundary={boundary}'
+        try:
+            response = await self.http.post(f"{self.base_url}/studies", content=_body(batch, boundary), headers=headers)
+        except httpx.HTTPError as error:
+            summary.failed += [(path, f"request failed: {type(error).__name__}") for path in batch]
+            return
+        if response.status_code not in (200, 202, 409):
+            summary.failed += [(path, describe(response)) for path in batch]
+            return
+        uids = {path: sop_instance_uid(path) for path in batch}
+        pending = list(batch)
+
+        def take(uid: str) -> Path | None:
+            """The file a response item is about: by its SOP Instance UID, else an unreadable file."""
+            path = next((p for p in pending if uids[p] == uid and uid), None)
+            path = path or next((p for p in pending if not uids[p]), None) or (pending[0] if pending else None)
+            if path is not None:
+                pending.remove(path)
+            return path
+
+        body = response.json()
+        for item in body.get("00081199", {}).get("Value", []):
+            if path := take(item["00081155"]["Value"][0]):
+                summary.stored.append(path)
+        for item in body.get("00081198", {}).get("Value", []):
+            reason = item["00081197"]["Value"][0]
+            path = take((item.get("00081155", {}).get("Value") or [""])[0])
+            if path is None:
+                continue
+            if reason == ALREADY_EXISTS:
+                summary.already_present.append(path)
+                continue
+            comment = ""
+            for failed_attribute in item.get("00741048", {}).get("Value", []):
+                comment = (failed_attribute.get("00000902", {}).get("Value") or [""])[0]
+            summary.failed.append((path, f"{reason} {REASONS.get(reason, '')}. {comment}".strip(". ")))
+
+    # ---- search ----
+
+    async def search(self, path: str, params: list[tuple[str, str]]) -> list[dict]:
+        response = await self.http.get(f"{self.base_url}/{path}", params=params,
+                                       headers=self.headers("application/dicom+json"))  # fmt: skip
+        if response.status_code == 204:
+            return []
+        if response.status_code != 200:
+            raise ServiceError(describe(response))
+        return response.json()
+
+    async def metadata(self, path: str) -> list[dict]:
+        response = await self.http.get(
+            f"{self.base_url}/{path}/metadata", headers=self.headers("application/dicom+json")
+        )
+        if response.status_code != 200:
+            raise ServiceError(describe(response))
+        return response.json()
+
+    # ---- retrieve ----
+
+    async def retrieve(self, path: str, folder: Path, on_bytes: Callable[[int], None]) -> list[Path]:
+        """Stream a study/series/instance into one .dcm file per instance, named by SOP Instance UID."""
+        folder.mkdir(parents=True, exist_ok=True)
+        accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+        written = []
+        async with self.http.stream("GET", f"{self.base_url}/{path}", headers=self.headers(accept)) as response:
+            if response.status_code != 200:
+                await response.aread()
+                raise ServiceError(describe(response))
+            boundary = parse_media_type(response.headers["content-type"]).params.get("boundary")
+            async for part in read_parts(_counted(response.aiter_bytes(), on_bytes), boundary):
+                with part.file as spooled:
+                    uid = pydicom.dcmread(spooled, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+                    target = folder / f"{uid.SOPInstanceUID}.dcm"
+                    spooled.seek(0)
+                    with target.open("wb") as out:
+                        shutil.copyfileobj(spooled, out, READ_CHUNK)
+                written.append(target)
+        return written
+
+    # ---- delete ----
+
+    async def delete(self, path: str) -> None:
+        response = await self.http.delete(f"{self.base_url}/{path}", headers=self.headers("*/*"))
+        if response.status_code != 204:
+            raise ServiceError(describe(response))
+
+
+async def _body(files: list[Path], boundary: str) -> AsyncIterator[bytes]:
+    """The multipart body, read from disk as it is sent: memory does not grow with the files."""
+    for path in files:
+        yield part_head(boundary, [("Content-Type", "application/dicom")])
+        with path.open("rb") as file:
+            while chunk := file.read(READ_CHUNK):
+                yield chunk
+        yield b"\r\n"
+    yield closing(boundary)
+
+
+async def _counted(chunks: AsyncIterator[bytes], on_bytes: Callable[[int], None]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        on_bytes(len(chunk))
+        yield chunk
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, indent=2)

@@ -1,0 +1,116 @@
+"""Access tokens for the `dicomweb` command line, with msal.
+
+`client`: a service principal (client credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET).
+`device`: a person signs in once with a device code; msal's token cache is kept in a file (mode 600), so
+later runs refresh silently. `none`: no token, for a local service with authentication off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msal
+
+DEFAULT_CACHE = Path.home() / ".dicomweb" / "msal_token_cache.json"
+
+
+class TokenError(Exception):
+    """No token could be had; the message says why, never the token or secret."""
+
+
+class TokenProvider:
+    def __init__(
+        self,
+        mode: str,
+        scope: str | None,
+        tenant: str | None,
+        client_id: str | None,
+        client_secret: str | None = None,
+        cache_path: Path = DEFAULT_CACHE,
+        prompt: Callable[[str], None] = print,
+        http_client: Any = None,
+    ) -> None:
+        self.mode = mode
+        self.scope = scope
+        self.tenant = tenant
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.cache_path = cache_path
+        self.prompt = prompt
+        self.http_client = http_client  # msal's network access; tests hand in a stand-in for Entra ID
+        self._app: msal.ClientApplication | None = None
+        self._cache = msal.SerializableTokenCache()
+
+    @classmethod
+    def from_environment(cls, mode: str, **overrides: Any) -> TokenProvider:
+        env = os.environ
+        return cls(
+            mode=mode,
+            scope=overrides.pop("scope", None) or env.get("DICOMWEB_SCOPE"),
+            tenant=env.get("AZURE_TENANT_ID"),
+            client_id=env.get("DICOMWEB_CLIENT_ID") or env.get("AZURE_CLIENT_ID"),
+            client_secret=env.get("AZURE_CLIENT_SECRET"),
+            cache_path=Path(env.get("DICOMWEB_TOKEN_CACHE", str(DEFAULT_CACHE))),
+            **overrides,
+        )
+
+    def token(self) -> str | None:
+        if self.mode == "none":
+            return None
+        missing = [n for n, v in (("DICOMWEB_SCOPE", self.scope), ("AZURE_TENANT_ID", self.tenant),
+                                  ("AZURE_CLIENT_ID", self.client_id)) if not v]  # fmt: skip
+        if self.mode == "client" and not self.client_secret:
+            missing.append("AZURE_CLIENT_SECRET")
+        if missing:
+            raise TokenError(f"--auth {self.mode} needs {', '.join(missing)} in the environment.")
+        result = self._acquire()
+        self._save_cache()
+        if "access_token" not in result:
+            raise TokenError(f"Sign-in failed: {result.get('error')}: {result.get('error_description', '')}")
+        return result["access_token"]
+
+    def _application(self) -> msal.ClientApplication:
+        """Built lazily: constructing an msal application fetches the tenant's metadata over the network."""
+        if self._app is None:
+            authority = f"https://login.microsoftonline.com/{self.tenant}"
+            options: dict[str, Any] = {"authority": authority, "token_cache": self._cache}
+            if self.http_client is not None:
+                options["http_client"] = self.http_client
+            if self.mode == "client":
+                self._app = msal.ConfidentialClientApplication(
+                    self.client_id, client_credential=self.client_secret, **options
+                )
+            else:
+                self._load_cache()
+                self._app = msal.PublicClientApplication(self.client_id, **options)
+        return self._app
+
+    def _acquire(self) -> dict:
+        app = self._application()
+        scopes = [self.scope]
+        if isinstance(app, msal.ConfidentialClientApplication):
+            return app.acquire_token_for_client(scopes=scopes)
+        for account in app.get_accounts():
+            result = app.acquire_token_silent(scopes, account=account)
+            if result and "access_token" in result:
+                return result
+        flow = app.initiate_device_flow(scopes=scopes)
+        if "user_code" not in flow:
+            raise TokenError(f"Device sign-in could not start: {flow.get('error_description', flow.get('error'))}")
+        self.prompt(flow["message"])
+        return app.acquire_token_by_device_flow(flow)
+
+    def _load_cache(self) -> None:
+        if self.cache_path.exists():
+            self._cache.deserialize(self.cache_path.read_text())
+
+    def _save_cache(self) -> None:
+        if self.mode != "device" or not self._cache.has_state_changed:
+            return
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(self.cache_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as cache_file:
+            cache_file.write(self._cache.serialize())

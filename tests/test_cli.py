@@ -1,0 +1,171 @@
+"""The `dicomweb` command line against the local host on Azurite, with auth off and on.
+
+Auth on: msal talks to a stand-in for Entra ID's endpoints (tests/entra.py), the only fake; the
+tokens it hands out are validated by the real service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+from shared import cli
+from tests.conftest import LocalHost
+from tests.dicom_factory import make_instance
+from tests.entra import CLIENT_ID, OWNER, READER, TENANT, FakeEntraHttp, SigningKey
+
+DICOMWEB = Path(sys.executable).parent / "dicomweb"
+
+
+def run(url: str, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The installed `dicomweb` command, as a person or script runs it."""
+    env = {**os.environ, "DICOMWEB_URL": url, "DICOMWEB_AUTH": "none", "COLUMNS": "250"}
+    return subprocess.run(
+        [str(DICOMWEB), *arguments], capture_output=True, text=True, env=env, input=stdin, timeout=120
+    )
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> dict:
+    """Five instances of one study in nested folders, one invalid instance, and a file that is not DICOM."""
+    study, series = generate_uid(), generate_uid()
+    patient = f"CLI-{generate_uid()[-10:]}"
+    root = tmp_path / "scans"
+    files = {}
+    for number in range(5):
+        path = root / f"sub{number % 2}" / f"image{number}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(make_instance(study, series, PatientID=patient, InstanceNumber=number + 1))
+        files[path] = pydicom.dcmread(path).SOPInstanceUID
+    (root / "notes.txt").write_text("not an image")
+    (root / "broken.dcm").write_bytes(make_instance(PatientID=patient, SeriesInstanceUID="abc.123"))
+    return {"root": root, "study": study, "series": series, "patient": patient, "files": files}
+
+
+def test_help_is_installed_as_a_command() -> None:
+    result = run("http://unused", "--help")
+    assert result.returncode == 0
+    assert "upload" in result.stdout and "retrieve" in result.stdout
+
+
+def test_upload_reports_stored_failed_and_skipped_and_exits_nonzero_on_failures(folder: dict, base_url: str) -> None:
+    result = run(base_url, "upload", str(folder["root"]), "--batch-size", "2", "--parallel", "3")
+    assert result.returncode == 1
+    assert "stored: 5  already present: 0  failed: 1" in result.stderr
+    assert "broken.dcm" in result.stderr and "43264" in result.stderr
+    assert "1 file(s) skipped" in result.stderr
+
+
+def test_uploading_again_reports_already_present(folder: dict, base_url: str) -> None:
+    run(base_url, "upload", str(folder["root"]))
+    (folder["root"] / "broken.dcm").unlink()
+    result = run(base_url, "upload", str(folder["root"]))
+    assert result.returncode == 0
+    assert "stored: 0  already present: 5  failed: 0" in result.stderr
+
+
+def test_search_prints_a_table_or_json(folder: dict, base_url: str) -> None:
+    run(base_url, "upload", str(folder["root"]))
+    table = run(base_url, "search", "studies", "-f", f"PatientID={folder['patient']}")
+    assert table.returncode == 0
+    assert folder["study"] in table.stdout and "1 studies" in table.stdout
+    as_json = run(base_url, "search", "instances", "--study", folder["study"], "--json")
+    assert len(json.loads(as_json.stdout)) == 5
+
+
+def test_retrieve_writes_one_file_per_instance(folder: dict, base_url: str, tmp_path: Path) -> None:
+    run(base_url, "upload", str(folder["root"]))
+    result = run(base_url, "retrieve", folder["study"], "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    written = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    assert written.keys() == {f"{uid}.dcm" for uid in folder["files"].values()}
+    for path, uid in folder["files"].items():
+        assert written[f"{uid}.dcm"][128:] == path.read_bytes()[128:]
+
+
+def test_metadata_shows_chosen_tags(folder: dict, base_url: str) -> None:
+    run(base_url, "upload", str(folder["root"]))
+    uid = next(iter(folder["files"].values()))
+    result = run(base_url, "metadata", folder["study"], folder["series"], uid, "--tags", "PatientID,00080060", "--json")
+    assert json.loads(result.stdout) == {
+        "00080060": {"vr": "CS", "Value": ["CT"]},
+        "00100020": {"vr": "LO", "Value": [folder["patient"]]},
+    }
+
+
+def test_delete_asks_for_confirmation_and_refuses_without_a_terminal(folder: dict, base_url: str) -> None:
+    run(base_url, "upload", str(folder["root"]))
+    refused = run(base_url, "delete", folder["study"], stdin="yes\n")
+    assert refused.returncode == 2
+    assert "--yes" in refused.stderr
+    assert run(base_url, "delete", folder["study"], "--yes").returncode == 0
+    assert "0 studies" in run(base_url, "search", "studies", "-f", f"StudyInstanceUID={folder['study']}").stdout
+
+
+def test_an_unreachable_or_refusing_service_exits_2_with_the_reason(base_url: str) -> None:
+    result = run(base_url, "search", "studies", "-f", "PatientID=x", "-f", "PatientID=y")
+    assert result.returncode == 2
+    assert "more than once" in result.stderr
+
+
+# ---- with authentication on -------------------------------------------------------------------
+
+
+@pytest.fixture()
+def entra_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    cache = tmp_path / "cache" / "msal.json"
+    monkeypatch.setenv("AZURE_TENANT_ID", TENANT)
+    monkeypatch.setenv("AZURE_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "test-secret")
+    monkeypatch.setenv("DICOMWEB_SCOPE", f"api://{CLIENT_ID}/.default")
+    monkeypatch.setenv("DICOMWEB_TOKEN_CACHE", str(cache))
+    return cache
+
+
+def test_service_principal_uploads_with_client_credentials(
+    folder: dict, secured_service: LocalHost, signing_key: SigningKey, entra_env: Path, capsys: pytest.CaptureFixture
+) -> None:
+    entra = FakeEntraHttp(signing_key, [OWNER])
+    (folder["root"] / "broken.dcm").unlink()
+    url = f"{secured_service.url}/v2"
+    assert cli.main(["--url", url, "--auth", "client", "upload", str(folder["root"])], http_client=entra) == 0
+    assert entra.grants == ["client_credentials"]
+    assert entra.secrets == ["test-secret"]
+    assert "stored: 5" in capsys.readouterr().err
+
+
+def test_a_person_signs_in_once_with_a_device_code(
+    folder: dict, secured_service: LocalHost, signing_key: SigningKey, entra_env: Path, capsys: pytest.CaptureFixture
+) -> None:
+    url = f"{secured_service.url}/v2"
+    first = FakeEntraHttp(signing_key, [READER])
+    assert cli.main(["--url", url, "--auth", "device", "search", "studies", "--json"], http_client=first) == 0
+    assert first.device_flows == 1
+    assert "ABCD-EFGH" in capsys.readouterr().err
+    assert entra_env.stat().st_mode & 0o777 == 0o600, "the token cache is private to its owner"
+    later = FakeEntraHttp(signing_key, [READER])
+    assert cli.main(["--url", url, "--auth", "device", "search", "studies", "--json"], http_client=later) == 0
+    assert later.device_flows == 0, "the cached sign-in is reused"
+
+
+def test_a_reader_cannot_delete_and_is_told_why(
+    secured_service: LocalHost, signing_key: SigningKey, entra_env: Path, capsys: pytest.CaptureFixture
+) -> None:
+    entra = FakeEntraHttp(signing_key, [READER])
+    url = f"{secured_service.url}/v2"
+    assert cli.main(["--url", url, "--auth", "client", "delete", generate_uid(), "--yes"], http_client=entra) == 2
+    assert "403" in capsys.readouterr().err
+
+
+def test_missing_sign_in_settings_are_named(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "DICOMWEB_SCOPE", "DICOMWEB_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["--auth", "client", "search", "studies"]) == 2
+    assert "AZURE_TENANT_ID" in capsys.readouterr().err
