@@ -89,6 +89,8 @@ def parser() -> argparse.ArgumentParser:
     metadata.add_argument("--tags", help="comma-separated keywords or tags to show (default: all)")
     metadata.add_argument("--json", action="store_true")
 
+    commands.add_parser("token", help="print an access token, e.g. for curl: TOKEN=$(dicomweb --auth device token)")
+
     delete = commands.add_parser("delete", help="delete a study, series or instance")
     _add_target(delete)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None, http_client: Any = None) -> int:
     """Entry point; `http_client` is msal's network access (tests hand in a stand-in for Entra ID)."""
     arguments = parser().parse_args(argv)
     console = Console(stderr=True)
+    if arguments.command == "token" and arguments.auth == "none":
+        console.print("[red]error:[/red] choose how to sign in: --auth client or --auth device")
+        return 2
     tokens = TokenProvider.from_environment(
         arguments.auth, scope=arguments.scope, http_client=http_client,
         prompt=lambda message: console.print(message, style="bold yellow"),
@@ -143,6 +148,7 @@ async def _run(arguments: argparse.Namespace, tokens: TokenProvider, console: Co
             "retrieve": _retrieve,
             "metadata": _metadata,
             "delete": _delete,
+            "token": _token,
         }
         return await command[arguments.command](client, arguments, console)
 
@@ -235,6 +241,11 @@ async def _metadata(client: DicomWebClient, arguments: argparse.Namespace, conso
         value = json.dumps(element.get("Value", []), ensure_ascii=False)
         table.add_row(tag, keyword_for_tag(int(tag, 16)) or "", element.get("vr", ""), value[:120])
     Console().print(table)
+    return 0
+
+
+async def _token(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
+    print(client.headers("*/*")["Authorization"].removeprefix("Bearer "))
     return 0
 
 

@@ -169,3 +169,17 @@ def test_missing_sign_in_settings_are_named(monkeypatch: pytest.MonkeyPatch, cap
         monkeypatch.delenv(name, raising=False)
     assert cli.main(["--auth", "client", "search", "studies"]) == 2
     assert "AZURE_TENANT_ID" in capsys.readouterr().err
+
+
+def test_token_prints_an_access_token_for_curl(
+    secured_service: LocalHost, signing_key: SigningKey, entra_env: Path, capsys: pytest.CaptureFixture
+) -> None:
+    entra = FakeEntraHttp(signing_key, [READER])
+    assert cli.main(["--auth", "client", "token"], http_client=entra) == 0
+    token = capsys.readouterr().out.strip()
+    curl = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Authorization: Bearer {token}",
+         f"{secured_service.url}/v2/studies?PatientID=nobody"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert curl.stdout == "204"
