@@ -1,0 +1,96 @@
+// The Python Function App on the Flex Consumption plan, HTTPS only, reaching storage with its identity.
+param name string
+param location string
+param tags object
+param identityId string
+param identityClientId string
+param hostStorageName string
+param hostBlobEndpoint string
+param dataStorageName string
+param appInsightsName string
+param apiClientId string
+param corsAllowedOrigins array
+
+// Read here rather than passed as an output. The connection string only names the ingestion endpoint:
+// local auth is disabled, so telemetry is accepted only with the identity's Entra token.
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: 'plan-${name}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      cors: { allowedOrigins: corsAllowedOrigins }
+      appSettings: [
+        { name: 'AzureWebJobsStorage__accountName', value: hostStorageName }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+        { name: 'AZURE_CLIENT_ID', value: identityClientId }
+        { name: 'PYTHON_ENABLE_INIT_INDEXING', value: '1' }
+        { name: 'DICOM_STORAGE_ACCOUNT_NAME', value: dataStorageName }
+        { name: 'DICOM_BLOB_CONTAINER', value: 'dicom' }
+        { name: 'DICOM_TABLE_PREFIX', value: 'dicom' }
+        { name: 'DICOM_AUTH_ENABLED', value: 'true' }
+        { name: 'DICOM_AUTH_TENANT_ID', value: tenant().tenantId }
+        { name: 'DICOM_AUTH_AUDIENCE', value: 'api://${apiClientId},${apiClientId}' }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostBlobEndpoint}deployment-package'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: 100
+        instanceMemoryMB: 2048
+      }
+      runtime: { name: 'python', version: '3.11' }
+    }
+  }
+}
+
+// No publishing with user names and passwords: deployments authenticate with Entra ID.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: { allow: false }
+}
+
+output name string = site.name
+output url string = 'https://${site.properties.defaultHostName}'
