@@ -9,11 +9,14 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 
 from shared.delete import delete
 from shared.dicom_json import Level
+from shared.health import health
 from shared.http import run
 from shared.retrieve import frames, metadata, retrieve
 from shared.search import search
 from shared.store import store
+from shared.telemetry import configure_telemetry
 
+configure_telemetry()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 STUDY = "{version}/studies/{study}"
@@ -131,3 +134,11 @@ async def delete_series(req: Request) -> Response:
 @app.route(route=INSTANCE, methods=["DELETE"])
 async def delete_instance(req: Request) -> Response:
     return await run(delete, req, **req.path_params)
+
+
+# ---- operations ----
+
+
+@app.route(route="health", methods=["GET"])
+async def health_check(req: Request) -> Response:
+    return await run(health, req)

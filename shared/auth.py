@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 
 class Access(Enum):
+    PUBLIC = "public"  # the health probe only: it returns no data
     READ = "read"
     WRITE = "write"
 
@@ -95,7 +96,7 @@ def _jwks_client(settings: AuthSettings) -> PyJWKClient:
 async def authorize(authorization: str | None, access: Access, settings: AuthSettings | None = None) -> dict | None:
     """The token's claims when it may do `access`; raises 401/403 otherwise. None when auth is off."""
     settings = settings or AuthSettings.from_environment()
-    if not settings.enabled:
+    if not settings.enabled or access is Access.PUBLIC:
         return None
     if not settings.tenant_id or not settings.audiences:
         raise DicomWebError(

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from .auth import Access, requires
 from .errors import not_found
-from .http import check_version
+from .http import check_version, note
 from .index import delete_instances, list_instances
 from .storage import get_storage
 from .uids import require_uid
@@ -23,7 +23,9 @@ async def delete(
     instance = require_uid(instance, "SOP instance UID") if instance is not None else None
     storage = await get_storage()
     records = await list_instances(storage, study, series, instance)
-    if not records or not await delete_instances(storage, records):
+    deleted = await delete_instances(storage, records) if records else []
+    note(instances_deleted=len(deleted))
+    if not deleted:
         what = "instance" if instance else "series" if series else "study"
         raise not_found(f"The {what} was not found in this archive (it may have been deleted already).")
     return Response(status_code=204)

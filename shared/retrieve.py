@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from .auth import Access, requires
 from .errors import bad_request, not_acceptable, not_found
-from .http import DICOM_JSON, check_version, require_json_accept
+from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import InstanceRecord, list_instances
 from .mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_accept
 from .multipart import closing, new_boundary, part_head, related_content_type
@@ -40,6 +40,7 @@ async def _find(storage: Storage, study: str, series: str | None, sop: str | Non
     if not records:
         what = "instance" if sop else "series" if series else "study"
         raise not_found(f"The {what} was not found in this archive.")
+    note(instances=len(records))
     return records
 
 

@@ -31,7 +31,7 @@ from .dicom_json import (
     normalize_text,
 )
 from .errors import bad_request
-from .http import DICOM_JSON, check_version, require_json_accept
+from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import (
     ALL_STUDIES,
     STUDY_ROW,
@@ -391,6 +391,7 @@ async def search(
     if stale:
         await drop_stale_pointers(storage, stale)
     headers = {"X-Table-Entities-Read": str(counter[0])}
+    note(results=len(page), entities_read=counter[0])
     if not page:
         return Response(status_code=204, headers=headers)
     tags = sorted(returned_tags(query, version))

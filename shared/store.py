@@ -16,7 +16,7 @@ from .auth import Access, requires
 from .config import Settings
 from .dicom_file import ALREADY_EXISTS, PROCESSING_FAILURE, InstanceFailure, ParsedInstance, parse_instance
 from .errors import unsupported_media_type
-from .http import DICOM_JSON, check_version, require_json_accept
+from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import AlreadyStored, commit_instance
 from .mediatypes import parse_media_type
 from .multipart import Part, read_parts, spool_body
@@ -66,6 +66,9 @@ async def store(request: Request, version: str, study: str | None = None, upsert
     if not outcomes:
         return Response(status_code=204)
     results = [o if isinstance(o, Outcome) else await _commit(storage, o, upsert) for o in outcomes]
+    stored = sum(1 for r in results if r.failure is None)
+    note(instances_stored=stored, instances_failed=len(results) - stored,
+         bytes_in=sum(s.item.size for s in staged))  # fmt: skip
     return _response(results, api, version, study_in_path)
 
 
