@@ -11,12 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .auth import Access, requires
+from .dicom_json import first_text
 from .errors import bad_request, not_acceptable, not_found
 from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import InstanceRecord, list_instances
 from .mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_accept
 from .multipart import closing, new_boundary, part_head, related_content_type
 from .storage import Storage, get_storage, instance_blob, metadata_blob
+from .transcode import can_transcode, frames_of, transcode
 from .uids import require_uid
 
 DICOM = "application/dicom"
@@ -48,20 +50,26 @@ async def _find(storage: Storage, study: str, series: str | None, sop: str | Non
 
 
 def choose_instance_format(accept: str | None, single_allowed: bool) -> Choice:
+    """The most preferred acceptable form; among equally preferred ones (same q) the stored original wins."""
     ranges = parse_accept(accept)
     if not ranges:
         return Choice(not single_allowed, EXPLICIT_VR_LITTLE_ENDIAN)
+    acceptable: list[tuple[float, Choice]] = []
     for media_range in ranges:
         if media_range.type in ("*/*", "multipart/*"):
-            return Choice(not single_allowed, ORIGINAL)
-        if media_range.type == "multipart/related" and media_range.related_type in (None, DICOM, "*/*"):
-            return Choice(True, _syntax(media_range))
-        if media_range.type in (DICOM, "application/*") and single_allowed:
-            return Choice(False, _syntax(media_range))
+            acceptable.append((media_range.q, Choice(not single_allowed, ORIGINAL)))
+        elif media_range.type == "multipart/related" and media_range.related_type in (None, DICOM, "*/*"):
+            acceptable.append((media_range.q, Choice(True, _syntax(media_range))))
+        elif media_range.type in (DICOM, "application/*") and single_allowed:
+            acceptable.append((media_range.q, Choice(False, _syntax(media_range))))
+    if acceptable:
+        best = max(q for q, _ in acceptable)
+        tied = [choice for q, choice in acceptable if q == best]
+        return next((c for c in tied if c.transfer_syntax == ORIGINAL), tied[0])
     allowed = 'multipart/related; type="application/dicom"' + (" or application/dicom" if single_allowed else "")
     raise not_acceptable(
         f"Cannot answer with '{accept[:200]}'. This resource is available as {allowed}, with "
-        "transfer-syntax=* (as stored) or 1.2.840.10008.1.2.1 (the default)."
+        "transfer-syntax=* (as stored), 1.2.840.10008.1.2.1 (the default) or 1.2.840.10008.1.2.4.90."
     )
 
 
@@ -71,10 +79,10 @@ def _syntax(media_range: MediaType) -> str:
 
 def _check_convertible(records: list[InstanceRecord], syntax: str) -> None:
     for record in records:
-        if syntax != ORIGINAL and record.transfer_syntax != syntax:
+        if syntax != ORIGINAL and not can_transcode(record.transfer_syntax, syntax):
             raise not_acceptable(
-                f"An instance is stored as {record.transfer_syntax} and this service cannot yet convert it to "
-                f"{syntax}. Ask for it as stored with transfer-syntax=* in the Accept header, e.g. "
+                f"An instance is stored as {record.transfer_syntax}, which cannot be converted to {syntax}. "
+                "Ask for it as stored with transfer-syntax=* in the Accept header, e.g. "
                 'Accept: multipart/related; type="application/dicom"; transfer-syntax=*'
             )
 
@@ -88,27 +96,37 @@ async def retrieve(
     storage = await get_storage()
     records = await _find(storage, study, series, instance)
     _check_convertible(records, choice.transfer_syntax)
+    first = await _open(storage, records[0], choice.transfer_syntax)  # fails before the 200 starts
     if not choice.multipart:
-        record, chunks = await _open(storage, records[0])
         return StreamingResponse(
-            chunks,
-            media_type=f"{DICOM}; transfer-syntax={record.transfer_syntax}",
-            headers={"Content-Length": str(record.size)},
+            first.chunks,
+            media_type=f"{DICOM}; transfer-syntax={first.transfer_syntax}",
+            headers={"Content-Length": str(first.length)},
         )
     boundary = new_boundary()
-    first = await _open(storage, records[0])  # a storage failure answers 503/404 before the 200 starts
     return StreamingResponse(
-        _multipart_instances(storage, records, first, boundary),
+        _multipart_instances(storage, records, first, choice.transfer_syntax, boundary),
         media_type=related_content_type(DICOM, boundary),
     )
 
 
-async def _open(storage: Storage, record: InstanceRecord) -> tuple[InstanceRecord, AsyncIterator[bytes]]:
-    """Open the instance's blob; if an upsert replaced it meanwhile, follow the index to the new one."""
+@dataclass
+class Opened:
+    transfer_syntax: str
+    chunks: AsyncIterator[bytes]
+    length: int
+
+
+async def _open(storage: Storage, record: InstanceRecord, syntax: str) -> Opened:
+    """The instance as asked: its blob streamed as stored, or converted in memory (one instance at a time)."""
     for _ in range(3):
         try:
-            return record, await storage.open_stream(instance_blob(record.blob))
-        except ResourceNotFoundError:
+            if syntax in (ORIGINAL, record.transfer_syntax):
+                chunks = await storage.open_stream(instance_blob(record.blob))
+                return Opened(record.transfer_syntax, chunks, record.size)
+            data = await asyncio.to_thread(transcode, await storage.download(instance_blob(record.blob)), syntax)
+            return Opened(syntax, _once(data), len(data))
+        except ResourceNotFoundError:  # an upsert replaced it meanwhile: follow the index to the new one
             fresh = await list_instances(storage, record.study, record.series, record.sop)
             if not fresh:
                 raise not_found("The instance was deleted while it was being retrieved.") from None
@@ -116,21 +134,22 @@ async def _open(storage: Storage, record: InstanceRecord) -> tuple[InstanceRecor
     raise not_found("The instance is being replaced repeatedly; retry.")
 
 
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 async def _multipart_instances(
-    storage: Storage,
-    records: list[InstanceRecord],
-    first: tuple[InstanceRecord, AsyncIterator[bytes]],
-    boundary: str,
+    storage: Storage, records: list[InstanceRecord], first: Opened, syntax: str, boundary: str
 ) -> AsyncIterator[bytes]:
-    opened: tuple[InstanceRecord, AsyncIterator[bytes]] | None = first
+    opened: Opened | None = first
     for record in records:
         try:
-            current, chunks = opened if opened is not None else await _open(storage, record)
+            current = opened if opened is not None else await _open(storage, record, syntax)
         except Exception:
             continue  # deleted after the listing: leave it out rather than break the response
         opened = None
         yield part_head(boundary, [("Content-Type", f"{DICOM}; transfer-syntax={current.transfer_syntax}")])
-        async for chunk in chunks:
+        async for chunk in current.chunks:
             yield chunk
         yield b"\r\n"
     yield closing(boundary)
@@ -211,38 +230,41 @@ async def frames(request: Request, version: str, study: str, series: str, instan
     storage = await get_storage()
     (record,) = await _find(storage, study, series, instance)
     layout = record.frames
-    if layout is None:
-        raise not_acceptable(
-            f"Frames of instances stored as {record.transfer_syntax} (compressed or without native pixel data) "
-            "cannot be served by this version yet; retrieve the whole instance with transfer-syntax=*."
-        )
-    pixel_syntax_ok = choice.transfer_syntax == ORIGINAL or (
-        choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN and record.transfer_syntax in LITTLE_ENDIAN_NATIVE
+    ranged = layout is not None and (
+        choice.transfer_syntax == ORIGINAL
+        or (choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN and record.transfer_syntax in LITTLE_ENDIAN_NATIVE)
     )
-    if not pixel_syntax_ok:
+    if choice.transfer_syntax not in (ORIGINAL, EXPLICIT_VR_LITTLE_ENDIAN) or not can_transcode(
+        record.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN
+    ):
         raise not_acceptable(
-            f"Frames of this instance (stored as {record.transfer_syntax}) cannot be converted to "
-            f"{choice.transfer_syntax} yet; ask with transfer-syntax=* to get them as stored."
+            f"Frames of this instance (stored as {record.transfer_syntax}) are available with transfer-syntax=* "
+            "(as stored) or 1.2.840.10008.1.2.1 (decoded)."
         )
-    missing = [n for n in numbers if n > layout.count]
+    count = layout.count if layout else int(first_text(record.attrs.get("00280008")) or 1)
+    missing = [n for n in numbers if n > count]
     if missing:
-        raise not_found(f"Frame {missing[0]} does not exist: the instance has {layout.count} frame(s).")
-    syntax = record.transfer_syntax if choice.transfer_syntax == ORIGINAL else choice.transfer_syntax
-    blob = instance_blob(record.blob)
+        raise not_found(f"Frame {missing[0]} does not exist: the instance has {count} frame(s).")
+    if ranged:
+        assert layout is not None
+        syntax = record.transfer_syntax if choice.transfer_syntax == ORIGINAL else choice.transfer_syntax
+        blob = instance_blob(record.blob)
+        contents: list[bytes] = [await storage.download_range(blob, *layout.byte_range(n)) for n in numbers]
+    else:  # compressed or big-endian data: decoded from the whole instance
+        data = await storage.download(instance_blob(record.blob))
+        target = None if choice.transfer_syntax == ORIGINAL else choice.transfer_syntax
+        contents, syntax = await asyncio.to_thread(frames_of, data, numbers, target)
     if not choice.multipart:
-        data = await storage.download_range(blob, *layout.byte_range(numbers[0]))
-        return Response(data, media_type=f"{OCTET_STREAM}; transfer-syntax={syntax}")
+        return Response(contents[0], media_type=f"{OCTET_STREAM}; transfer-syntax={syntax}")
     boundary = new_boundary()
     return StreamingResponse(
-        _multipart_frames(storage, blob, layout, numbers, boundary, syntax),
-        media_type=related_content_type(OCTET_STREAM, boundary),
+        _multipart_frames(contents, boundary, syntax), media_type=related_content_type(OCTET_STREAM, boundary)
     )
 
 
-async def _multipart_frames(storage, blob, layout, numbers, boundary, syntax) -> AsyncIterator[bytes]:
-    for number in numbers:
-        data = await storage.download_range(blob, *layout.byte_range(number))
+async def _multipart_frames(contents: list[bytes], boundary: str, syntax: str) -> AsyncIterator[bytes]:
+    for content in contents:
         yield part_head(boundary, [("Content-Type", f"{OCTET_STREAM}; transfer-syntax={syntax}")])
-        yield data
+        yield content
         yield b"\r\n"
     yield closing(boundary)

@@ -72,12 +72,10 @@ def test_series_with_any_accept_returns_the_originals(client: httpx.Client, base
     ]
 
 
-def test_conversion_not_yet_possible_answers_406_naming_transfer_syntax_star(
-    client: httpx.Client, stored: dict
-) -> None:
+def test_stored_implicit_vr_is_converted_for_the_default_accept(client: httpx.Client, stored: dict) -> None:
     response = get(client, stored["implicit"], "application/dicom")
-    assert response.status_code == 406
-    assert "transfer-syntax=*" in response.json()["detail"]
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
     assert get(client, stored["implicit"], "application/dicom; transfer-syntax=*").status_code == 200
 
 

@@ -1,0 +1,66 @@
+"""Transfer-syntax conversion on retrieve, with pydicom's pixel backends (pylibjpeg, openjpeg, pyjpegls).
+
+Outputs: Explicit VR Little Endian and JPEG 2000 lossless. Lossless inputs keep every pixel value.
+An instance is converted in memory, one at a time, so a study's retrieve still streams.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pydicom
+from pydicom import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless
+
+OUTPUTS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
+INPUTS = frozenset({
+    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+})  # fmt: skip
+
+
+def can_transcode(source: str, target: str) -> bool:
+    return source == target or (target in OUTPUTS and source in INPUTS)
+
+
+def transcode(data: bytes, target: str) -> bytes:
+    """The instance re-encoded in `target`; the preamble stays zero, every non-pixel element is kept."""
+    dataset = pydicom.dcmread(io.BytesIO(data))
+    _to_explicit_little_endian(dataset)
+    if target == JPEG2000Lossless and "PixelData" in dataset:
+        dataset.compress(JPEG2000Lossless, generate_instance_uid=False)
+    output = io.BytesIO()
+    pydicom.dcmwrite(output, dataset, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    return output.getvalue()
+
+
+def _to_explicit_little_endian(dataset: Dataset) -> None:
+    syntax = UID(dataset.file_meta.TransferSyntaxUID)
+    if "PixelData" in dataset and syntax.is_compressed and syntax != "1.2.840.10008.1.2.1.99":
+        dataset.decompress(generate_instance_uid=False)  # to Explicit VR LE; YBR colour becomes RGB
+        return
+    if "PixelData" in dataset and not syntax.is_little_endian and int(dataset.BitsAllocated) > 8:
+        width = int(dataset.BitsAllocated) // 8
+        dataset.PixelData = np.frombuffer(dataset.PixelData, dtype=f">u{width}").astype(f"<u{width}").tobytes()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+
+
+def frames_of(data: bytes, numbers: list[int], target: str | None) -> tuple[list[bytes], str]:
+    """Frames of an instance whose layout was not recorded at store time: decoded, or as stored (target None)."""
+    dataset = pydicom.dcmread(io.BytesIO(data))
+    count = int(dataset.get("NumberOfFrames") or 1)
+    syntax = str(dataset.file_meta.TransferSyntaxUID)
+    if target is None and UID(syntax).is_encapsulated:
+        frames = list(generate_frames(dataset.PixelData, number_of_frames=count))
+        return [frames[n - 1] for n in numbers], syntax
+    _to_explicit_little_endian(dataset)
+    pixels = dataset.PixelData
+    length = len(pixels) // count if count else 0
+    rows, columns = int(dataset.Rows), int(dataset.Columns)
+    samples, bits = int(dataset.get("SamplesPerPixel") or 1), int(dataset.BitsAllocated)
+    length = min(length, (rows * columns * samples * bits + 7) // 8)
+    return [pixels[(n - 1) * length : n * length] for n in numbers], ExplicitVRLittleEndian
