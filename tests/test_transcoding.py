@@ -151,3 +151,16 @@ def test_frames_of_compressed_instances_as_stored_and_decoded(client: httpx.Clie
     assert decoded.headers["content-type"] == f"application/octet-stream; transfer-syntax={EVRLE}"
     np.testing.assert_array_equal(np.frombuffer(decoded.content, np.uint8).reshape(original.pixel_array.shape),
                                   original.pixel_array)  # fmt: skip
+
+
+def test_jpeg_ls_input_converts_losslessly(client: httpx.Client, base_url: str, tmp_path: Path) -> None:
+    """No sample is JPEG-LS, so one is made from the Explicit VR sample with pydicom's encoder (pyjpegls)."""
+    source = pydicom.dcmread(SAMPLES / "transcoding" / "ExplicitVRLittleEndian.dcm")
+    source.compress("1.2.840.10008.1.2.4.80", generate_instance_uid=False)
+    path = tmp_path / "jpegls.dcm"
+    source.save_as(path, enforce_file_format=True)
+    result = fetch(client, stored(client, base_url, path), "application/dicom")
+    assert result.file_meta.TransferSyntaxUID == EVRLE
+    np.testing.assert_array_equal(
+        result.pixel_array, pydicom.dcmread(SAMPLES / "transcoding" / "ExplicitVRLittleEndian.dcm").pixel_array
+    )
