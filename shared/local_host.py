@@ -17,6 +17,8 @@ from pathlib import Path
 import azure.functions as func
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -78,7 +80,29 @@ async def _lifespan(_: Starlette) -> AsyncIterator[None]:
 def create_app(app: func.FunctionApp | None = None) -> Starlette:
     if app is None:
         from function_app import app
-    return Starlette(routes=routes_from(app), exception_handlers={HTTPException: _problem}, lifespan=_lifespan)
+    return Starlette(
+        routes=routes_from(app),
+        exception_handlers={HTTPException: _problem},
+        lifespan=_lifespan,
+        middleware=_cors(),
+    )
+
+
+def _cors() -> list[Middleware]:
+    """Browser viewers (OHIF) on other origins; in Azure the platform's CORS does this (Bicep parameter)."""
+    origins = [o.strip() for o in os.environ.get("DICOM_CORS_ORIGINS", "").split(",") if o.strip()]
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Accept", "Content-Type", "If-None-Match", "X-Request-Id"],
+            expose_headers=["ETag", "X-Request-Id", "Content-Type", "Content-Length"],
+            max_age=600,
+        )
+    ]
 
 
 def main() -> None:

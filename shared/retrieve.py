@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -166,7 +167,23 @@ async def metadata(
     require_json_accept(request)
     storage = await get_storage()
     records = await _find(storage, study, series, instance)
-    return StreamingResponse(_metadata_array(storage, records), media_type=DICOM_JSON)
+    etag = metadata_etag(records)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in _entity_tags(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    return StreamingResponse(_metadata_array(storage, records), media_type=DICOM_JSON, headers=headers)
+
+
+def metadata_etag(records: list[InstanceRecord]) -> str:
+    """Changes whenever an instance is added, deleted or replaced: it hashes each instance's stored version."""
+    versions = sorted(f"{r.series}/{r.sop}/{r.blob}" for r in records)
+    return '"' + hashlib.sha256("\n".join(versions).encode()).hexdigest()[:32] + '"'
+
+
+def _entity_tags(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
 async def _metadata_array(storage: Storage, records: list[InstanceRecord]) -> AsyncIterator[bytes]:

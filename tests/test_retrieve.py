@@ -152,3 +152,28 @@ def test_frame_past_the_last_answers_404(client: httpx.Client, stored: dict) -> 
     response = get(client, stored["instance"] + f"/frames/{FRAMES + 1}", None)
     assert response.status_code == 404
     assert f"{FRAMES} frame" in response.json()["detail"]
+
+
+def test_metadata_carries_an_etag_and_if_none_match_gives_304(client: httpx.Client, stored: dict) -> None:
+    first = get(client, stored["instance"] + "/metadata", None)
+    etag = first.headers["etag"]
+    again = client.get(stored["instance"] + "/metadata", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+
+
+def test_metadata_etag_changes_when_an_instance_is_added_or_deleted(client: httpx.Client, base_url: str) -> None:
+    study, series = generate_uid(), generate_uid()
+    store(client, f"{base_url}/studies", [make_instance(study, series)])
+    url = f"{base_url}/studies/{study}/metadata"
+    before = client.get(url).headers["etag"]
+    added = generate_uid()
+    store(client, f"{base_url}/studies", [make_instance(study, series, added)])
+    after_add = client.get(url, headers={"If-None-Match": before})
+    assert after_add.status_code == 200
+    assert after_add.headers["etag"] != before
+    client.delete(f"{base_url}/studies/{study}/series/{series}/instances/{added}")
+    after_delete = client.get(url, headers={"If-None-Match": after_add.headers["etag"]})
+    assert after_delete.status_code == 200
+    assert after_delete.headers["etag"] not in (after_add.headers["etag"],)
