@@ -30,6 +30,7 @@ class Attribute:
     searchable: bool = False
     default: bool = False  # returned without includefield in v2
     computed: bool = False  # derived from the archive, not from any one file
+    indexed: bool = True  # searchable ones: has pointer rows; if not, it only filters what others found
 
     @property
     def tag(self) -> str:
@@ -52,7 +53,7 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("StudyDescription", _S, searchable=True, default=True),
     Attribute("ModalitiesInStudy", _S, searchable=True, computed=True),
     Attribute("SpecificCharacterSet", _S),
-    Attribute("StudyTime", _S),
+    Attribute("StudyTime", _S, searchable=True),
     Attribute("PatientSex", _S),
     Attribute("StudyID", _S),
     Attribute("NumberOfStudyRelatedSeries", _S, computed=True),
@@ -62,11 +63,12 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("PerformedProcedureStepStartDate", _R, searchable=True, default=True),
     Attribute("ManufacturerModelName", _R, searchable=True, default=True),
     Attribute("SeriesDescription", _R),
-    Attribute("SeriesNumber", _R),
+    Attribute("SeriesNumber", _R, searchable=True, indexed=False),
+    Attribute("SeriesDate", _R, searchable=True),
     Attribute("NumberOfSeriesRelatedInstances", _R, computed=True),
     Attribute("SOPInstanceUID", _I, searchable=True, default=True),
-    Attribute("SOPClassUID", _I),
-    Attribute("InstanceNumber", _I),
+    Attribute("SOPClassUID", _I, searchable=True, indexed=False),
+    Attribute("InstanceNumber", _I, searchable=True, indexed=False),
     Attribute("Rows", _I),
     Attribute("Columns", _I),
     Attribute("BitsAllocated", _I),

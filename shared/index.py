@@ -57,7 +57,7 @@ ALL_STUDIES = "Studies"
 STALE_POINTER_AGE = timedelta(minutes=15)
 MODALITY_TAG = "00080060"
 
-INDEXED = [a for a in ATTRIBUTES if a.searchable and not a.computed]
+INDEXED = [a for a in ATTRIBUTES if a.searchable and a.indexed and not a.computed]
 
 
 class AlreadyStored(Exception):

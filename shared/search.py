@@ -7,6 +7,7 @@ point or single-partition queries and checked against every condition of the que
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from .uids import is_valid_uid, require_uid
 DEFAULT_LIMIT, MAX_LIMIT = 100, 200
 READ_CONCURRENCY = 16
 LIST_ATTRIBUTES = {"ModalitiesInStudy"}
+NUMBER_VRS = {"IS", "US", "SL", "SS", "UL"}
 # Which index drives a query when several conditions are given: the most selective first.
 DRIVER_ORDER = [
     "StudyInstanceUID",
@@ -69,7 +71,9 @@ DRIVER_ORDER = [
     "Modality",
     "ModalitiesInStudy",
     "StudyDate",
+    "SeriesDate",
     "PerformedProcedureStepStartDate",
+    "StudyTime",
 ]
 
 
@@ -81,6 +85,7 @@ class Condition:
     upper: str | None = None
     is_range: bool = False
     fuzzy: bool = False
+    wildcard: bool = False  # '*' any run, '?' one character
 
 
 @dataclass
@@ -170,7 +175,14 @@ def _condition(attribute: Attribute, value: str, fuzzy: bool) -> Condition:
     if attribute.keyword in LIST_ATTRIBUTES:
         values = [v.strip() for v in value.replace("\\", ",").split(",") if v.strip()]
         return Condition(attribute, values=values)
-    return Condition(attribute, values=[value], fuzzy=fuzzy and attribute.vr == "PN")
+    if attribute.vr in NUMBER_VRS:
+        if not value.strip().lstrip("-").isdigit():
+            raise bad_request(f"{attribute.keyword} is a number; got '{value[:40]}'.")
+        return Condition(attribute, values=[str(int(value))])
+    wildcard = "*" in value or "?" in value
+    return Condition(
+        attribute, values=[value], fuzzy=fuzzy and attribute.vr == "PN" and not wildcard, wildcard=wildcard
+    )
 
 
 def _range_condition(attribute: Attribute, value: str) -> Condition:
@@ -214,6 +226,12 @@ def matches(condition: Condition, attrs: DicomJson) -> bool:
     vr = condition.attribute.vr
     if vr == "UI" or is_range_vr(vr):
         return any(text in condition.values for text in texts)
+    if vr in NUMBER_VRS:
+        return any(text.lstrip("-").isdigit() and str(int(text)) == condition.values[0] for text in texts)
+    if condition.wildcard:
+        normalize = normalize_person_name if vr == "PN" else normalize_text
+        pattern = normalize(condition.values[0]).replace("[", "[[]")
+        return any(fnmatch.fnmatchcase(normalize(text), pattern) for text in texts)
     if vr == "PN":
         query = normalize_person_name(condition.values[0])
         if condition.fuzzy:
@@ -238,6 +256,9 @@ async def _driver_pointers(storage: Storage, condition: Condition) -> list[Point
             key_escape(lower) if lower else None,
             key_escape(upper) + '"' if upper else None,  # '"' sorts right after the '!' separator
         )
+    if condition.wildcard:  # only a person name with a literal start: its first word's prefix drives
+        word = _literal_start(condition)
+        return await read_pointers(storage, word_partition(attribute, word), key_escape(word), key_escape(word) + "{")
     if condition.fuzzy:
         words = normalize_person_name(condition.values[0]).split()
         if not words:
@@ -252,8 +273,24 @@ async def _driver_pointers(storage: Storage, condition: Condition) -> list[Point
     return [pointer for pointers in found for pointer in pointers]
 
 
+def _literal_start(condition: Condition) -> str:
+    """The text of a wildcard person name before its first wildcard, within its first word."""
+    pattern = normalize_person_name(condition.values[0])
+    first_word = pattern.split(" ")[0] if pattern else ""
+    cut = min((first_word.find(c) for c in "*?[" if c in first_word), default=len(first_word))
+    return first_word[:cut]
+
+
+def _can_drive(condition: Condition) -> bool:
+    if not condition.attribute.indexed:
+        return False
+    if condition.wildcard:
+        return condition.attribute.vr == "PN" and bool(_literal_start(condition))
+    return True
+
+
 def _choose_driver(conditions: list[Condition]) -> Condition | None:
-    by_keyword = {c.attribute.keyword: c for c in conditions}
+    by_keyword = {c.attribute.keyword: c for c in conditions if _can_drive(c)}
     return next((by_keyword[k] for k in DRIVER_ORDER if k in by_keyword), None)
 
 
