@@ -11,7 +11,7 @@ from shared.delete import delete
 from shared.dicom_json import Level
 from shared.health import health
 from shared.http import run
-from shared.retrieve import frames, metadata, retrieve
+from shared.retrieve import frames, metadata, rendered, retrieve, thumbnail
 from shared.search import search
 from shared.store import store
 from shared.telemetry import configure_telemetry
@@ -83,6 +83,31 @@ async def retrieve_instance_metadata(req: Request) -> Response:
 @app.route(route=INSTANCE + "/frames/{frames}", methods=["GET"])
 async def retrieve_frames(req: Request) -> Response:
     return await run(frames, req, **req.path_params)
+
+
+@app.route(route=INSTANCE + "/rendered", methods=["GET"])
+async def render_instance(req: Request) -> Response:
+    return await run(rendered, req, **req.path_params)
+
+
+@app.route(route=INSTANCE + "/frames/{frames}/rendered", methods=["GET"])
+async def render_frame(req: Request) -> Response:
+    return await run(rendered, req, **req.path_params)
+
+
+@app.route(route=STUDY + "/thumbnail", methods=["GET"])
+async def study_thumbnail(req: Request) -> Response:
+    return await run(thumbnail, req, **req.path_params)
+
+
+@app.route(route=SERIES + "/thumbnail", methods=["GET"])
+async def series_thumbnail(req: Request) -> Response:
+    return await run(thumbnail, req, **req.path_params)
+
+
+@app.route(route=INSTANCE + "/thumbnail", methods=["GET"])
+async def instance_thumbnail(req: Request) -> Response:
+    return await run(thumbnail, req, **req.path_params)
 
 
 # ---- QIDO-RS ----

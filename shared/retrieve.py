@@ -18,6 +18,7 @@ from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import InstanceRecord, list_instances
 from .mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_accept
 from .multipart import closing, new_boundary, part_head, related_content_type
+from .render import THUMBNAIL_SIZE, RenderRequest, parse_render_request, render
 from .storage import Storage, get_storage, instance_blob, metadata_blob
 from .transcode import can_transcode, frames_of, transcode
 from .uids import require_uid
@@ -285,3 +286,43 @@ async def _multipart_frames(contents: list[bytes], boundary: str, syntax: str) -
         yield content
         yield b"\r\n"
     yield closing(boundary)
+
+
+# ---- rendered and thumbnails ------------------------------------------------------------------------
+
+
+@requires(Access.READ)
+async def rendered(
+    request: Request, version: str, study: str, series: str, instance: str, frames: str | None = None
+) -> Response:
+    check_version(version)
+    render_request = parse_render_request(request.headers.get("accept"), request.query_params.get("quality"))
+    frame = 1
+    if frames is not None:
+        numbers = parse_frame_list(frames)
+        if len(numbers) != 1:
+            raise bad_request("Render one frame at a time, e.g. frames/1/rendered.")
+        frame = numbers[0]
+    storage = await get_storage()
+    (record,) = await _find(storage, study, series, instance)
+    return await _rendered_response(storage, record, frame, render_request, None)
+
+
+@requires(Access.READ)
+async def thumbnail(
+    request: Request, version: str, study: str, series: str | None = None, instance: str | None = None
+) -> Response:
+    """A small JPEG of the instance, or of the middle instance of a series or study (viewers' study lists)."""
+    check_version(version)
+    render_request = parse_render_request(request.headers.get("accept"), request.query_params.get("quality"))
+    storage = await get_storage()
+    records = await _find(storage, study, series, instance)
+    return await _rendered_response(storage, records[len(records) // 2], 1, render_request, THUMBNAIL_SIZE)
+
+
+async def _rendered_response(
+    storage: Storage, record: InstanceRecord, frame: int, render_request: RenderRequest, max_size: int | None
+) -> Response:
+    data = await storage.download(instance_blob(record.blob))
+    image = await asyncio.to_thread(render, data, frame, render_request, max_size)
+    return Response(image, media_type=render_request.media_type)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import httpx
+import pydicom
+from pydicom.uid import generate_uid
 
 from tests.dicom_factory import multipart_body
 
@@ -43,3 +47,20 @@ def values(result: dict, tag: str) -> list:
 
 def dumps(value: object) -> str:
     return json.dumps(value)
+
+
+def with_new_uids(path: Path, study: str | None = None) -> tuple[bytes, tuple[str, str, str]]:
+    """The file as it is, but with fresh UIDs, so the samples (which share theirs) can all be stored."""
+    dataset = pydicom.dcmread(path)
+    uids = (study or generate_uid(), generate_uid(), generate_uid())
+    dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID = uids
+    dataset.file_meta.MediaStorageSOPInstanceUID = uids[2]
+    output = io.BytesIO()
+    dataset.save_as(output, enforce_file_format=True)
+    return output.getvalue(), uids
+
+
+def stored(client: httpx.Client, base_url: str, path: Path, study: str | None = None) -> str:
+    data, (study, series, sop) = with_new_uids(path, study)
+    assert store(client, f"{base_url}/studies", [data]).status_code == 200
+    return f"{base_url}/studies/{study}/series/{series}/instances/{sop}"

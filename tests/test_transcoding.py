@@ -13,29 +13,12 @@ from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
 from tests.dicom_factory import SAMPLES
-from tests.helpers import store
+from tests.helpers import stored
 from tests.multipart_split import split
 
 EVRLE, J2K_LOSSLESS = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.90"
 TRANSCODING = sorted((SAMPLES / "transcoding").glob("*.dcm"))
 PAIRS = SAMPLES / "transcoder-pairs"
-
-
-def with_new_uids(path: Path, study: str | None = None) -> tuple[bytes, tuple[str, str, str]]:
-    """The file as it is, but with fresh UIDs, so the samples (which share theirs) can all be stored."""
-    dataset = pydicom.dcmread(path)
-    uids = (study or generate_uid(), generate_uid(), generate_uid())
-    dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID = uids
-    dataset.file_meta.MediaStorageSOPInstanceUID = uids[2]
-    output = io.BytesIO()
-    dataset.save_as(output, enforce_file_format=True)
-    return output.getvalue(), uids
-
-
-def stored(client: httpx.Client, base_url: str, path: Path, study: str | None = None) -> str:
-    data, (study, series, sop) = with_new_uids(path, study)
-    assert store(client, f"{base_url}/studies", [data]).status_code == 200
-    return f"{base_url}/studies/{study}/series/{series}/instances/{sop}"
 
 
 def fetch(client: httpx.Client, url: str, accept: str) -> pydicom.Dataset:

@@ -1,0 +1,117 @@
+"""Rendered images (/rendered) and thumbnails: DICOM pixels to a displayable JPEG or PNG.
+
+Grayscale: modality LUT, then the file's window (or VOI LUT), else the frame's own range; MONOCHROME1 is
+inverted. Colour: YBR is converted to RGB, palette colour through its LUT.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom import Dataset
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+
+from .errors import bad_request, not_acceptable, not_found
+from .mediatypes import parse_accept
+
+JPEG, PNG = "image/jpeg", "image/png"
+THUMBNAIL_SIZE = 128
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    media_type: str
+    quality: int
+
+
+def parse_render_request(accept: str | None, query_quality: str | None) -> RenderRequest:
+    quality = 90
+    if query_quality is not None:
+        if not query_quality.isdigit() or not 1 <= int(query_quality) <= 100:
+            raise bad_request(f"quality must be a whole number from 1 to 100; got '{query_quality[:20]}'.")
+        quality = int(query_quality)
+    ranges = parse_accept(accept)
+    if not ranges:
+        return RenderRequest(JPEG, quality)
+    for media_range in ranges:
+        if media_range.type in (JPEG, "image/*", "*/*"):
+            return RenderRequest(JPEG, quality)
+        if media_range.type == PNG:
+            return RenderRequest(PNG, quality)
+    raise not_acceptable(f"Rendered images are available as {JPEG} (the default) or {PNG}.")
+
+
+def render(data: bytes, frame: int, request: RenderRequest, max_size: int | None = None) -> bytes:
+    dataset = pydicom.dcmread(io.BytesIO(data))
+    if "PixelData" not in dataset:
+        raise not_acceptable("This instance has no pixel data to render.")
+    count = int(dataset.get("NumberOfFrames") or 1)
+    if frame > count:
+        raise not_found(f"Frame {frame} does not exist: the instance has {count} frame(s).")
+    pixels = pixel_array(dataset, index=frame - 1 if count > 1 else None)
+    image = Image.fromarray(_displayable(pixels, dataset, frame - 1))
+    if max_size:
+        image.thumbnail((max_size, max_size))
+    output = io.BytesIO()
+    if request.media_type == PNG:
+        image.save(output, format="PNG")
+    else:
+        image.save(output, format="JPEG", quality=request.quality)
+    return output.getvalue()
+
+
+def _displayable(pixels: np.ndarray, dataset: Dataset, index: int) -> np.ndarray:
+    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric == "PALETTE COLOR":
+        return _to_uint8(apply_color_lut(pixels, dataset))
+    if pixels.ndim == 3:  # RGB (pydicom already converted YBR to RGB)
+        return _to_uint8(pixels)
+    values = apply_modality_lut(pixels, dataset).astype(np.float64)
+    center, width = _window(dataset, index)
+    if center is not None and width is not None and width >= 1:
+        # PS3.3 C.11.2.1.2.1, linear
+        scaled = ((values - (center - 0.5)) / (width - 1) + 0.5) * 255
+    else:
+        if "VOILUTSequence" in dataset:
+            values = apply_voi_lut(pixels, dataset, index=index).astype(np.float64)
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)
+    result = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return 255 - result if photometric == "MONOCHROME1" else result
+
+
+def _window(dataset: Dataset, index: int) -> tuple[float | None, float | None]:
+    frame_voi = _per_frame_voi(dataset, index)
+    source = frame_voi if frame_voi is not None else dataset
+    center, width = source.get("WindowCenter"), source.get("WindowWidth")
+    if center is None or width is None:
+        return None, None
+    first = lambda value: float(value[0] if isinstance(value, pydicom.multival.MultiValue) else value)  # noqa: E731
+    return first(center), first(width)
+
+
+def _per_frame_voi(dataset: Dataset, index: int) -> Dataset | None:
+    """Enhanced multi-frame objects keep the window in the functional groups."""
+    for group in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        items = dataset.get(group)
+        if not items:
+            continue
+        item = items[min(index, len(items) - 1)] if group.startswith("PerFrame") else items[0]
+        voi = item.get("FrameVOILUTSequence")
+        if voi:
+            return voi[0]
+    return None
+
+
+def _to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """8-bit colour as it is; wider colour (e.g. 16-bit palette LUT output) scaled from its full range."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    full_scale = float(np.iinfo(pixels.dtype).max) if np.issubdtype(pixels.dtype, np.integer) else 1.0
+    if pixels.max() <= 255:
+        full_scale = 255.0
+    return np.clip(np.rint(pixels.astype(np.float64) * (255 / full_scale)), 0, 255).astype(np.uint8)
