@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO
 
 import pydicom
 from pydicom import Dataset
 from pydicom.uid import UID
 
-from .dicom_json import DicomJson, dataset_to_json
+from .dicom_json import ATTRIBUTES, DicomJson, dataset_to_json
 from .uids import clean_uid, is_valid_uid
 
 PREAMBLE_LENGTH = 128
@@ -21,6 +23,9 @@ VALIDATION_FAILURE = 43264
 STUDY_MISMATCH = 43265
 ALREADY_EXISTS = 45070
 BEING_CREATED = 45071
+# Warning reasons.
+VALIDATION_WARNING = 1  # v2: invalid searchable values were left out of index and metadata
+SOP_CLASS_MISMATCH = 45063
 
 
 class InstanceFailure(Exception):
@@ -54,6 +59,8 @@ class ParsedInstance:
     metadata: DicomJson
     frames: FrameLayout | None
     size: int
+    warnings: list[int] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
 
 
 def zero_preamble(file: IO[bytes]) -> None:
@@ -91,6 +98,21 @@ def parse_instance(file: IO[bytes], size: int, api_version: str, study_in_path: 
             f"({study_in_path}); reason 43265.",
         )
     metadata = dataset_to_json(dataset)
+    warnings, comments = [], []
+    problems = invalid_searchable_values(metadata)
+    if problems and api_version == "v1":
+        raise InstanceFailure(VALIDATION_FAILURE, "; ".join(problem for _, problem in problems))
+    if problems:  # v2 keeps the file as sent but leaves the invalid values out of the index and metadata
+        for tag, problem in problems:
+            metadata.pop(tag, None)
+            comments.append(problem)
+        warnings.append(VALIDATION_WARNING)
+    meta_class = clean_uid(str(meta.get("MediaStorageSOPClassUID", "") or ""))
+    if meta_class and meta_class != uids["SOPClassUID"]:
+        warnings.append(SOP_CLASS_MISMATCH)
+        comments.append(
+            f"The file meta's MediaStorageSOPClassUID {meta_class} does not match SOPClassUID {uids['SOPClassUID']}."
+        )
     return ParsedInstance(
         study_uid=uids["StudyInstanceUID"],
         series_uid=uids["SeriesInstanceUID"],
@@ -100,6 +122,8 @@ def parse_instance(file: IO[bytes], size: int, api_version: str, study_in_path: 
         metadata=metadata,
         frames=frames,
         size=size,
+        warnings=warnings,
+        comments=comments,
     )
 
 
@@ -162,3 +186,56 @@ def _native_frame_layout(file: IO[bytes], dataset: Dataset, syntax: UID) -> Fram
     if frame_length * count > length:
         return None
     return FrameLayout(value_offset, frame_length, count)
+
+
+_VALUE_RULES: dict[str, tuple[int, re.Pattern[str]]] = {
+    "DA": (8, re.compile(r"^\d{8}$")),
+    "TM": (16, re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")),
+    "DT": (26, re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?$")),
+    "CS": (16, re.compile(r"^[A-Z0-9 _]*$")),
+    "SH": (16, re.compile(r"^[^\\\x00-\x1f]*$")),
+    "LO": (64, re.compile(r"^[^\\\x00-\x1f]*$")),
+    "PN": (64, re.compile(r"^[^\\\x00-\x1f]*$")),  # per component group
+    "IS": (12, re.compile(r"^ *[+-]?\d+ *$")),
+}
+
+
+def invalid_searchable_values(metadata: DicomJson) -> list[tuple[str, str]]:
+    """(tag, problem) for each searchable attribute whose value breaks its VR (PS3.5 6.2)."""
+    problems = []
+    for attribute in ATTRIBUTES:
+        element = metadata.get(attribute.tag)
+        if not attribute.searchable or attribute.computed or not element:
+            continue
+        for value in element.get("Value") or []:
+            problem = _value_problem(attribute.vr, value)
+            if problem:
+                tag = f"({attribute.tag[:4]},{attribute.tag[4:]})"
+                problems.append((attribute.tag, f"{attribute.keyword} {tag}: {problem}"))
+                break
+    return problems
+
+
+def _value_problem(vr: str, value: object) -> str | None:
+    if vr == "UI":
+        return None if is_valid_uid(str(value)) else f"'{str(value)[:80]}' is not a valid UID"
+    texts = [v for v in value.values() if isinstance(v, str)] if isinstance(value, dict) else [str(value)]
+    limit, pattern = _VALUE_RULES.get(vr, (0, None))
+    for text in texts:
+        if pattern is None:
+            return None
+        if len(text) > limit:
+            return f"'{text[:80]}' is longer than the {limit} characters {vr} allows"
+        if not pattern.match(text):
+            return f"'{text[:80]}' is not a valid {vr} value"
+        if vr == "DA" and not _real_date(text):
+            return f"'{text}' is not a real date"
+    return None
+
+
+def _real_date(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y%m%d")
+    except ValueError:
+        return False
+    return True

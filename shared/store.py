@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -33,6 +33,8 @@ class Outcome:
     study_uid: str | None = None
     series_uid: str | None = None
     failure: InstanceFailure | None = None
+    warnings: list[int] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,7 +147,8 @@ def _identity(part: Part) -> tuple[str | None, str | None]:
 
 async def _commit(storage: Storage, staged: Staged, upsert: bool) -> Outcome:
     item = staged.item
-    outcome = Outcome(item.sop_class_uid, item.sop_uid, item.study_uid, item.series_uid)
+    outcome = Outcome(item.sop_class_uid, item.sop_uid, item.study_uid, item.series_uid,
+                      warnings=item.warnings, comments=item.comments)  # fmt: skip
     try:
         replaced = await commit_instance(storage, item, staged.version, upsert)
     except AlreadyStored:
@@ -184,24 +187,30 @@ def _response(results: list[Outcome], api: str, version: str, study_in_path: str
     if study_in_path and stored:
         body["00081190"] = {"vr": "UR", "Value": [f"{base}/studies/{study_in_path}"]}
     if stored:
-        body["00081199"] = {
-            "vr": "SQ",
-            "Value": [
-                {
-                    "00081150": _uid(r.sop_class_uid),
-                    "00081155": _uid(r.sop_uid),
-                    "00081190": {
-                        "vr": "UR",
-                        "Value": [f"{base}/studies/{r.study_uid}/series/{r.series_uid}/instances/{r.sop_uid}"],
-                    },
-                }
-                for r in stored
-            ],
-        }
+        body["00081199"] = {"vr": "SQ", "Value": [_stored_item(r, api, base) for r in stored]}
     if failed:
         body["00081198"] = {"vr": "SQ", "Value": [_failure_item(r, api) for r in failed]}
-    status = 200 if not failed else 202 if stored else 409
+    warned = api != "v1" and any(r.warnings for r in stored)
+    status = 409 if not stored else 202 if failed or warned else 200
     return Response(json.dumps(body), status_code=status, media_type=DICOM_JSON)
+
+
+def _stored_item(outcome: Outcome, api: str, base: str) -> dict[str, Any]:
+    url = f"{base}/studies/{outcome.study_uid}/series/{outcome.series_uid}/instances/{outcome.sop_uid}"
+    item: dict[str, Any] = {
+        "00081150": _uid(outcome.sop_class_uid),
+        "00081155": _uid(outcome.sop_uid),
+        "00081190": {"vr": "UR", "Value": [url]},
+    }
+    if outcome.warnings:
+        item["00081196"] = {"vr": "US", "Value": outcome.warnings}
+        if api != "v1":
+            item["00741048"] = _comments(outcome.comments)
+    return item
+
+
+def _comments(comments: list[str]) -> dict[str, Any]:
+    return {"vr": "SQ", "Value": [{"00000902": {"vr": "LO", "Value": [comment]}} for comment in comments]}
 
 
 def _failure_item(outcome: Outcome, api: str) -> dict[str, Any]:
@@ -212,5 +221,5 @@ def _failure_item(outcome: Outcome, api: str) -> dict[str, Any]:
         "00081197": {"vr": "US", "Value": [outcome.failure.reason]},
     }
     if api != "v1":
-        item["00741048"] = {"vr": "SQ", "Value": [{"00000902": {"vr": "LO", "Value": [outcome.failure.comment]}}]}
+        item["00741048"] = _comments([outcome.failure.comment])
     return item
