@@ -49,6 +49,22 @@ class FrameLayout:
         return self.offset + (frame - 1) * self.length, self.length
 
 
+@dataclass(frozen=True)
+class EncapsulatedLayout:
+    """Byte ranges of each frame's fragments in the stored file, plus what a decoder needs for one frame."""
+
+    frames: list[list[tuple[int, int]]]
+    pixel_module: dict[str, object]
+
+
+PIXEL_MODULE = {
+    "rows": "Rows", "columns": "Columns", "samples_per_pixel": "SamplesPerPixel", "bits_allocated": "BitsAllocated",
+    "bits_stored": "BitsStored", "pixel_representation": "PixelRepresentation",
+    "photometric_interpretation": "PhotometricInterpretation", "planar_configuration": "PlanarConfiguration",
+}  # fmt: skip
+MAX_FRAGMENTS = 200_000
+
+
 @dataclass
 class ParsedInstance:
     study_uid: str
@@ -59,6 +75,7 @@ class ParsedInstance:
     metadata: DicomJson
     frames: FrameLayout | None
     size: int
+    encapsulated: EncapsulatedLayout | None = None
     warnings: list[int] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
 
@@ -88,7 +105,10 @@ def parse_instance(file: IO[bytes], size: int, api_version: str, study_in_path: 
     transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not transfer_syntax:
         raise InstanceFailure(VALIDATION_FAILURE, "The file meta information has no TransferSyntaxUID (0002,0010).")
+    pixel_data_at = file.tell()
     frames = _native_frame_layout(file, dataset, UID(transfer_syntax))
+    file.seek(pixel_data_at)
+    encapsulated = _encapsulated_layout(file, dataset, UID(transfer_syntax))
     uids = _required_uids(dataset)
     _check_patient_id(dataset, api_version)
     if study_in_path is not None and uids["StudyInstanceUID"] != study_in_path:
@@ -122,6 +142,7 @@ def parse_instance(file: IO[bytes], size: int, api_version: str, study_in_path: 
         metadata=metadata,
         frames=frames,
         size=size,
+        encapsulated=encapsulated,
         warnings=warnings,
         comments=comments,
     )
@@ -239,3 +260,56 @@ def _real_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _encapsulated_layout(file: IO[bytes], dataset: Dataset, syntax: UID) -> EncapsulatedLayout | None:
+    """Walk the fragment item headers (8 bytes each, values skipped) and map fragments to frames."""
+    if not syntax.is_encapsulated or syntax.is_deflated:
+        return None
+    header = file.read(12)
+    if len(header) < 12 or header[:4] != b"\xe0\x7f\x10\x00" or header[8:12] != b"\xff\xff\xff\xff":
+        return None
+    item = file.read(8)
+    if len(item) < 8 or item[:4] != b"\xfe\xff\x00\xe0":
+        return None
+    (table_length,) = struct.unpack("<I", item[4:8])
+    table = file.read(table_length)
+    offsets = list(struct.unpack(f"<{table_length // 4}I", table)) if table_length else []
+    first_item = file.tell()
+    fragments: list[tuple[int, int, int]] = []  # (item start relative to the first, value offset, length)
+    while len(fragments) < MAX_FRAGMENTS:
+        position = file.tell()
+        item = file.read(8)
+        if len(item) < 8 or item[:4] == b"\xfe\xff\xdd\xe0":
+            break
+        if item[:4] != b"\xfe\xff\x00\xe0":
+            return None
+        (length,) = struct.unpack("<I", item[4:8])
+        fragments.append((position - first_item, position + 8, length))
+        file.seek(length, 1)
+    count = int(dataset.get("NumberOfFrames") or 1)
+    frames = _frames_from_fragments(fragments, offsets, count)
+    if frames is None:
+        return None
+    module = {name: dataset.get(keyword) for name, keyword in PIXEL_MODULE.items() if keyword in dataset}
+    module = {
+        name: (str(value) if name == "photometric_interpretation" else int(value)) for name, value in module.items()
+    }
+    return EncapsulatedLayout(frames, module)
+
+
+def _frames_from_fragments(
+    fragments: list[tuple[int, int, int]], offsets: list[int], count: int
+) -> list[list[tuple[int, int]]] | None:
+    ranges = [(offset, length) for _, offset, length in fragments]
+    if offsets and len(offsets) == count:
+        starts = {relative: index for index, (relative, _, _) in enumerate(fragments)}
+        if not all(offset in starts for offset in offsets):
+            return None
+        bounds = [starts[offset] for offset in offsets] + [len(fragments)]
+        return [ranges[bounds[i] : bounds[i + 1]] for i in range(count)]
+    if len(fragments) == count:
+        return [[r] for r in ranges]
+    if count == 1 and fragments:
+        return [ranges]
+    return None  # several fragments per frame and no offset table: served by decoding the whole instance

@@ -32,7 +32,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from .dicom_file import FrameLayout, ParsedInstance
+from .dicom_file import EncapsulatedLayout, FrameLayout, ParsedInstance
 from .dicom_json import (
     ATTRIBUTES,
     Attribute,
@@ -93,6 +93,7 @@ class InstanceRecord:
     attrs: DicomJson
     updated: str
     etag: str | None = None
+    encapsulated: EncapsulatedLayout | None = None
 
     @classmethod
     def from_entity(cls, entity: dict[str, Any]) -> InstanceRecord:
@@ -112,6 +113,7 @@ class InstanceRecord:
             attrs=json.loads(entity["Attrs"]),
             updated=entity["Updated"],
             etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
+            encapsulated=_encapsulated_from(entity.get("Encapsulated")),
         )
 
     def to_entity(self) -> dict[str, Any]:
@@ -125,7 +127,26 @@ class InstanceRecord:
             "Frames": f"{frames.offset},{frames.length},{frames.count}" if frames else "",
             "Attrs": json.dumps(self.attrs),
             "Updated": self.updated,
+            "Encapsulated": _encapsulated_to(self.encapsulated),
         }
+
+
+# Table string properties hold 32K characters; a larger fragment table is not kept (frames then decode the file).
+MAX_ENCAPSULATED_JSON = 30_000
+
+
+def _encapsulated_to(layout: EncapsulatedLayout | None) -> str:
+    if layout is None:
+        return ""
+    text = json.dumps({"frames": layout.frames, "pixel": layout.pixel_module}, separators=(",", ":"))
+    return text if len(text) <= MAX_ENCAPSULATED_JSON else ""
+
+
+def _encapsulated_from(text: str | None) -> EncapsulatedLayout | None:
+    if not text:
+        return None
+    value = json.loads(text)
+    return EncapsulatedLayout([[tuple(r) for r in frame] for frame in value["frames"]], value["pixel"])
 
 
 # ---- reading the hierarchy --------------------------------------------------------------------------
@@ -254,6 +275,7 @@ async def commit_instance(storage: Storage, item: ParsedInstance, blob: str, ups
             item.frames,
             subset(item.metadata, stored_tags(Level.INSTANCE)),
             updated,
+            encapsulated=item.encapsulated,
         )
         pointers = _changed_pointers(Level.STUDY, study, old_study_attrs, study_attrs, study_row is None)
         pointers += _changed_pointers(Level.SERIES, f"{study}|{series}", old_series_attrs, series_attrs, False)

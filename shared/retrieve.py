@@ -19,12 +19,14 @@ from .index import InstanceRecord, list_instances
 from .mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_accept
 from .multipart import closing, new_boundary, part_head, related_content_type
 from .render import THUMBNAIL_SIZE, RenderRequest, parse_render_request, render
-from .storage import Storage, get_storage, instance_blob, metadata_blob
-from .transcode import can_transcode, frames_of, transcode
+from .storage import Storage, get_storage, instance_blob, metadata_blob, start_counting_bytes
+from .transcode import can_transcode, decode_frame, frames_of, transcode
 from .uids import require_uid
 
 DICOM = "application/dicom"
 OCTET_STREAM = "application/octet-stream"
+JP2 = "image/jp2"
+JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
 # Uncompressed syntaxes whose bytes are Explicit VR Little Endian's as they are, for pixel data.
 LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", EXPLICIT_VR_LITTLE_ENDIAN}
 METADATA_CONCURRENCY = 16
@@ -34,6 +36,7 @@ METADATA_CONCURRENCY = 16
 class Choice:
     multipart: bool
     transfer_syntax: str  # a UID, or ORIGINAL
+    part_type: str = OCTET_STREAM  # frames only: application/octet-stream or image/jp2
 
 
 async def _find(storage: Storage, study: str, series: str | None, sop: str | None) -> list[InstanceRecord]:
@@ -233,6 +236,10 @@ def choose_frame_format(accept: str | None, frame_count: int) -> Choice:
             return Choice(True, _syntax(media_range))
         if media_range.type == OCTET_STREAM and frame_count == 1:
             return Choice(False, _syntax(media_range))
+        if media_range.type == JP2 and frame_count == 1:
+            return Choice(False, ORIGINAL, JP2)
+        if media_range.type == "multipart/related" and media_range.related_type == JP2:
+            return Choice(True, ORIGINAL, JP2)
     raise not_acceptable(
         f"Cannot answer with '{accept[:200]}'. Frames are available as multipart/related; "
         'type="application/octet-stream" (or application/octet-stream when exactly one frame is asked), '
@@ -247,11 +254,12 @@ async def frames(request: Request, version: str, study: str, series: str, instan
     choice = choose_frame_format(request.headers.get("accept"), len(numbers))
     storage = await get_storage()
     (record,) = await _find(storage, study, series, instance)
-    layout = record.frames
-    ranged = layout is not None and (
-        choice.transfer_syntax == ORIGINAL
-        or (choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN and record.transfer_syntax in LITTLE_ENDIAN_NATIVE)
-    )
+    counter = start_counting_bytes()
+    if choice.part_type == JP2 and record.transfer_syntax not in JPEG_2000:
+        raise not_acceptable(
+            f"image/jp2 frames exist only for JPEG 2000 data; this instance is {record.transfer_syntax}. "
+            'Ask for multipart/related; type="application/octet-stream" instead.'
+        )
     if choice.transfer_syntax not in (ORIGINAL, EXPLICIT_VR_LITTLE_ENDIAN) or not can_transcode(
         record.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN
     ):
@@ -259,30 +267,48 @@ async def frames(request: Request, version: str, study: str, series: str, instan
             f"Frames of this instance (stored as {record.transfer_syntax}) are available with transfer-syntax=* "
             "(as stored) or 1.2.840.10008.1.2.1 (decoded)."
         )
-    count = layout.count if layout else int(first_text(record.attrs.get("00280008")) or 1)
+    layout, fragments = record.frames, record.encapsulated
+    count = layout.count if layout else len(fragments.frames) if fragments else _frame_count(record)
     missing = [n for n in numbers if n > count]
     if missing:
         raise not_found(f"Frame {missing[0]} does not exist: the instance has {count} frame(s).")
-    if ranged:
-        assert layout is not None
-        syntax = record.transfer_syntax if choice.transfer_syntax == ORIGINAL else choice.transfer_syntax
-        blob = instance_blob(record.blob)
+    blob = instance_blob(record.blob)
+    decoded = choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN
+    if layout is not None and (not decoded or record.transfer_syntax in LITTLE_ENDIAN_NATIVE):
+        syntax = EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
         contents: list[bytes] = [await storage.download_range(blob, *layout.byte_range(n)) for n in numbers]
-    else:  # compressed or big-endian data: decoded from the whole instance
-        data = await storage.download(instance_blob(record.blob))
-        target = None if choice.transfer_syntax == ORIGINAL else choice.transfer_syntax
-        contents, syntax = await asyncio.to_thread(frames_of, data, numbers, target)
+    elif fragments is not None:  # compressed: each frame is one or a few ranged reads of its fragments
+        raw = [b"".join([await storage.download_range(blob, *r) for r in fragments.frames[n - 1]]) for n in numbers]
+        syntax = EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
+        if decoded:
+            pixel, stored = fragments.pixel_module, record.transfer_syntax
+            contents = await asyncio.to_thread(lambda: [decode_frame(f, stored, pixel) for f in raw])
+        else:
+            contents = raw
+    else:  # no recorded layout (deflated, big endian, or fragments without an offset table)
+        data = await storage.download(blob)
+        contents, syntax = await asyncio.to_thread(
+            frames_of, data, numbers, choice.transfer_syntax if decoded else None
+        )
+    part_type = JP2 if choice.part_type == JP2 else f"{OCTET_STREAM}; transfer-syntax={syntax}"
+    headers = {"X-Storage-Bytes-Read": str(counter[0])}
     if not choice.multipart:
-        return Response(contents[0], media_type=f"{OCTET_STREAM}; transfer-syntax={syntax}")
+        return Response(contents[0], media_type=part_type, headers=headers)
     boundary = new_boundary()
     return StreamingResponse(
-        _multipart_frames(contents, boundary, syntax), media_type=related_content_type(OCTET_STREAM, boundary)
+        _multipart_frames(contents, boundary, part_type),
+        media_type=related_content_type(choice.part_type, boundary),
+        headers=headers,
     )
 
 
-async def _multipart_frames(contents: list[bytes], boundary: str, syntax: str) -> AsyncIterator[bytes]:
+def _frame_count(record: InstanceRecord) -> int:
+    return int(first_text(record.attrs.get("00280008")) or 1)
+
+
+async def _multipart_frames(contents: list[bytes], boundary: str, part_type: str) -> AsyncIterator[bytes]:
     for content in contents:
-        yield part_head(boundary, [("Content-Type", f"{OCTET_STREAM}; transfer-syntax={syntax}")])
+        yield part_head(boundary, [("Content-Type", part_type)])
         yield content
         yield b"\r\n"
     yield closing(boundary)

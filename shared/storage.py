@@ -27,6 +27,22 @@ TIMEOUTS = {"connection_timeout": 5, "read_timeout": 60}
 _entities_read: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("entities_read", default=None)
 
 
+_bytes_read: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("bytes_read", default=None)
+
+
+def start_counting_bytes() -> list[int]:
+    """Blob bytes downloaded while serving the current request (frames report it; tests assert on it)."""
+    counter = [0]
+    _bytes_read.set(counter)
+    return counter
+
+
+def _count_bytes(size: int) -> None:
+    counter = _bytes_read.get()
+    if counter is not None:
+        counter[0] += size
+
+
 def start_counting() -> list[int]:
     counter = [0]
     _entities_read.set(counter)
@@ -103,11 +119,15 @@ class Storage:
 
     async def download(self, name: str) -> bytes:
         downloader = await self.container.get_blob_client(name).download_blob()
-        return await downloader.readall()
+        data = await downloader.readall()
+        _count_bytes(len(data))
+        return data
 
     async def download_range(self, name: str, offset: int, length: int) -> bytes:
         downloader = await self.container.get_blob_client(name).download_blob(offset=offset, length=length)
-        return await downloader.readall()
+        data = await downloader.readall()
+        _count_bytes(len(data))
+        return data
 
     async def open_stream(self, name: str) -> AsyncIterator[bytes]:
         """Start a download (so a missing blob fails before any byte is sent) and return its chunks."""

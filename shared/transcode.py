@@ -11,7 +11,8 @@ import io
 import numpy as np
 import pydicom
 from pydicom import Dataset
-from pydicom.encaps import generate_frames
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.pixels import get_decoder
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless
 
 OUTPUTS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
@@ -64,3 +65,10 @@ def frames_of(data: bytes, numbers: list[int], target: str | None) -> tuple[list
     samples, bits = int(dataset.get("SamplesPerPixel") or 1), int(dataset.BitsAllocated)
     length = min(length, (rows * columns * samples * bits + 7) // 8)
     return [pixels[(n - 1) * length : n * length] for n in numbers], ExplicitVRLittleEndian
+
+
+def decode_frame(frame: bytes, syntax: str, pixel_module: dict[str, object]) -> bytes:
+    """One compressed frame (its fragments joined) to Explicit VR Little Endian pixel bytes; YBR becomes RGB."""
+    decoder = get_decoder(UID(syntax))
+    array, _ = decoder.as_array(encapsulate([frame]), **pixel_module, number_of_frames=1)
+    return array.astype(array.dtype.newbyteorder("<")).tobytes()
