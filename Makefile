@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 
-.PHONY: run test lint install tools
+.PHONY: run test lint install tools bigfile
 
 # Authentication is OFF for this local, single-user server (see the README to turn it on).
 run: install
@@ -12,6 +12,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Store and retrieve one large file (GIB, default 2) and print the server's peak memory.
+GIB ?= 2
+bigfile: install
+	$(BIN)/python -m bench.bigfile --gib $(GIB)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,143 @@
+"""Store and retrieve one large DICOM file through the local host and print the server's memory.
+
+Usage: python -m bench.bigfile [--gib 2]   (make bigfile GIB=2)
+The file is written to disk in chunks and streamed both ways, so neither side holds it in memory;
+the figures show whether the server does. Azurite keeps its data on disk for this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pydicom
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from shared.azurite import Azurite, free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parent.parent
+FRAME_SIDE = 1024  # 1024 x 1024 16-bit frames: 2 MiB each
+CHUNK = 8 * 1024 * 1024
+
+
+def write_big_instance(path: Path, size: int) -> tuple[str, str, str, int]:
+    """A valid multi-frame instance of about `size` bytes of pixel data, written without holding it in memory."""
+    frame = FRAME_SIDE * FRAME_SIDE * 2
+    frames = max(1, size // frame)
+    dataset = pydicom.Dataset()
+    dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7.3"  # multi-frame grayscale word secondary capture
+    dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID = (generate_uid() for _ in range(3))
+    dataset.PatientID, dataset.PatientName, dataset.Modality = "BIG-1", "Big^File", "OT"
+    dataset.Rows = dataset.Columns = FRAME_SIDE
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 0
+    dataset.NumberOfFrames = frames
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = dataset.SOPClassUID, dataset.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.file_meta = meta
+    header = io.BytesIO()
+    dataset.save_as(header, enforce_file_format=True)
+    length = frames * frame
+    with path.open("wb") as out:
+        out.write(header.getvalue())
+        out.write(b"\xe0\x7f\x10\x00OW\x00\x00" + struct.pack("<I", length))
+        block = bytes(range(256)) * (CHUNK // 256)
+        for start in range(0, length, CHUNK):
+            out.write(block[: min(CHUNK, length - start)])
+    return dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID, frames
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields
+
+
+def chunks_of(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK):
+            yield chunk
+
+
+def run(size: int, workdir: Path) -> dict[str, float]:
+    azurite = Azurite(location=workdir / "azurite").start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DICOM_STORAGE_CONNECTION_STRING": azurite.connection_string,
+        "DICOM_AUTH_ENABLED": "false",
+        "DICOM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+        "TMPDIR": str(workdir),  # where the server spools large parts
+    }
+    server = subprocess.Popen([sys.executable, "-m", "shared.local_host", "--port", str(port)], cwd=REPO, env=env)
+    try:
+        wait_for_port(port, server)
+        base = f"http://127.0.0.1:{port}/v2"
+        path = workdir / "big.dcm"
+        study, series, sop, frames = write_big_instance(path, size)
+        file_size = path.stat().st_size
+        with httpx.Client(timeout=httpx.Timeout(600)) as client:
+            client.get(f"{base}/studies", params={"PatientID": "warm-up"})
+            baseline = memory_kib(server.pid)["VmRSS"]
+            started = time.perf_counter()
+            headers = {"Content-Type": "application/dicom", "Content-Length": str(file_size)}
+            stored = client.post(f"{base}/studies", content=chunks_of(path), headers=headers)
+            store_seconds = time.perf_counter() - started
+            assert stored.status_code == 200, stored.text
+            after_store = memory_kib(server.pid)["VmHWM"]
+            started, received = time.perf_counter(), 0
+            url = f"{base}/studies/{study}/series/{series}/instances/{sop}"
+            with client.stream("GET", url, headers={"Accept": "application/dicom; transfer-syntax=*"}) as response:
+                assert response.status_code == 200
+                for chunk in response.iter_bytes():
+                    received += len(chunk)
+            retrieve_seconds = time.perf_counter() - started
+            assert received == file_size
+            frame = client.get(f"{url}/frames/{frames // 2 + 1}", headers={"Accept": "application/octet-stream"})
+            assert len(frame.content) == FRAME_SIDE * FRAME_SIDE * 2
+        peak = memory_kib(server.pid)["VmHWM"]
+        mib = file_size / 2**20
+        return {
+            "file_mib": round(mib, 1),
+            "store_seconds": round(store_seconds, 1),
+            "store_mib_per_s": round(mib / store_seconds, 1),
+            "retrieve_seconds": round(retrieve_seconds, 1),
+            "retrieve_mib_per_s": round(mib / retrieve_seconds, 1),
+            "server_rss_before_mib": round(baseline / 1024, 1),
+            "server_peak_after_store_mib": round(after_store / 1024, 1),
+            "server_peak_mib": round(peak / 1024, 1),
+            "server_growth_mib": round((peak - baseline) / 1024, 1),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        azurite.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gib", type=float, default=2.0, help="pixel data size in GiB (default 2)")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bigfile-") as workdir:
+        figures = run(int(arguments.gib * 2**30), Path(workdir))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
