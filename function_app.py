@@ -11,7 +11,7 @@ from shared.delete import delete
 from shared.dicom_json import Level
 from shared.health import health
 from shared.http import run
-from shared.retrieve import frames, metadata, rendered, retrieve, thumbnail
+from shared.retrieve import bulkdata, frames, metadata, rendered, retrieve, thumbnail
 from shared.search import search
 from shared.store import store
 from shared.telemetry import configure_telemetry
@@ -83,6 +83,11 @@ async def retrieve_instance_metadata(req: Request) -> Response:
 @app.route(route=INSTANCE + "/frames/{frames}", methods=["GET"])
 async def retrieve_frames(req: Request) -> Response:
     return await run(frames, req, **req.path_params)
+
+
+@app.route(route=INSTANCE + "/bulkdata/{tag}", methods=["GET"])
+async def retrieve_bulkdata(req: Request) -> Response:
+    return await run(bulkdata, req, **req.path_params)
 
 
 @app.route(route=INSTANCE + "/rendered", methods=["GET"])

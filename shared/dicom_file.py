@@ -12,10 +12,11 @@ import pydicom
 from pydicom import Dataset
 from pydicom.uid import UID
 
-from .dicom_json import ATTRIBUTES, DicomJson, dataset_to_json
+from .dicom_json import ATTRIBUTES, BULK_DATA_TOKEN, DicomJson, dataset_to_json
 from .uids import clean_uid, is_valid_uid
 
 PREAMBLE_LENGTH = 128
+PIXEL_DATA = "7FE00010"
 
 # Failure reasons of PS3.18 / the reference service.
 PROCESSING_FAILURE = 272
@@ -76,6 +77,7 @@ class ParsedInstance:
     frames: FrameLayout | None
     size: int
     encapsulated: EncapsulatedLayout | None = None
+    bulk: dict[str, tuple[int, int]] = field(default_factory=dict)
     warnings: list[int] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
 
@@ -117,7 +119,12 @@ def parse_instance(file: IO[bytes], size: int, api_version: str, study_in_path: 
             f"StudyInstanceUID {uids['StudyInstanceUID']} does not match the study in the request path "
             f"({study_in_path}); reason 43265.",
         )
-    metadata = dataset_to_json(dataset)
+    bulk: dict[str, tuple[int, int]] = {}
+    metadata = dataset_to_json(dataset, bulk)
+    if frames is not None:  # native pixel data: its whole value is bulk data too
+        bulk[PIXEL_DATA] = (frames.offset, frames.length * frames.count)
+        metadata[PIXEL_DATA] = {"vr": "OB" if int(dataset.BitsAllocated) <= 8 else "OW",
+                                "BulkDataURI": BULK_DATA_TOKEN + PIXEL_DATA}  # fmt: skip
     warnings, comments = [], []
     problems = invalid_searchable_values(metadata)
     if problems and api_version == "v1":
@@ -143,6 +150,7 @@ def parse_instance(file: IO[bytes], size: int, api_version: str, study_in_path: 
         frames=frames,
         size=size,
         encapsulated=encapsulated,
+        bulk=bulk,
         warnings=warnings,
         comments=comments,
     )

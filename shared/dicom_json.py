@@ -93,13 +93,30 @@ def keyword_of(name: str) -> str | None:
 # ---- headers to DICOM JSON ----------------------------------------------------------------------
 
 
-def dataset_to_json(dataset: Dataset) -> DicomJson:
-    """DICOM JSON of a header without bulk data or file meta; values that cannot be encoded are dropped."""
+# Stored in metadata at write time; replaced by the instance's URL when metadata is served.
+BULK_DATA_TOKEN = "urn:dicomweb:bulkdata:"
+
+
+def dataset_to_json(dataset: Dataset, bulk: dict[str, tuple[int, int]] | None = None) -> DicomJson:
+    """DICOM JSON of a header without file meta; values that cannot be encoded are dropped.
+
+    Bulk data (OB, OW, UN, ...) is never read: at the top level, when `bulk` is given, it becomes a
+    BulkDataURI and its byte range in the file is recorded in `bulk`; deeper down it is left out.
+    """
     result: DicomJson = {}
-    for element in dataset:
-        if element.tag.group == 0x0002 or element.VR in BULK_DATA_VRS:
+    for tag_value in dataset.keys():  # noqa: SIM118 - iterating a Dataset itself reads every value
+        if tag_value.group == 0x0002:
             continue
-        tag = f"{element.tag:08X}"
+        raw = dataset.get_item(tag_value)
+        tag = f"{tag_value:08X}"
+        vr = _raw_vr(raw, tag_value)
+        if vr in BULK_DATA_VRS:
+            byte_range = _value_range(raw)
+            if bulk is not None and byte_range is not None:
+                bulk[tag] = byte_range
+                result[tag] = {"vr": vr, "BulkDataURI": BULK_DATA_TOKEN + tag}
+            continue
+        element = dataset[tag_value]
         if element.VR == "SQ":
             result[tag] = {"vr": "SQ", "Value": [dataset_to_json(item) for item in element.value]}
             continue
@@ -107,6 +124,24 @@ def dataset_to_json(dataset: Dataset) -> DicomJson:
         if json_element is not None:
             result[tag] = json_element
     return result
+
+
+def _raw_vr(raw: Any, tag: int) -> str:
+    if raw.VR:
+        return str(raw.VR)
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+
+
+def _value_range(raw: Any) -> tuple[int, int] | None:
+    """Where the value lies in the file, if pydicom recorded it and its length is defined."""
+    offset = getattr(raw, "value_tell", None) if hasattr(raw, "value_tell") else getattr(raw, "file_tell", None)
+    if getattr(raw, "is_undefined_length", False) or offset is None:
+        return None
+    length = raw.length if hasattr(raw, "length") else len(raw.value or b"")
+    return (int(offset), int(length)) if length != 0xFFFFFFFF else None
 
 
 def _element_to_json(element: DataElement) -> dict[str, Any] | None:

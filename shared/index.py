@@ -24,7 +24,7 @@ import string
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,6 +94,7 @@ class InstanceRecord:
     updated: str
     etag: str | None = None
     encapsulated: EncapsulatedLayout | None = None
+    bulk: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
     def from_entity(cls, entity: dict[str, Any]) -> InstanceRecord:
@@ -114,6 +115,7 @@ class InstanceRecord:
             updated=entity["Updated"],
             etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
             encapsulated=_encapsulated_from(entity.get("Encapsulated")),
+            bulk={tag: (r[0], r[1]) for tag, r in json.loads(entity.get("Bulk") or "{}").items()},
         )
 
     def to_entity(self) -> dict[str, Any]:
@@ -128,6 +130,7 @@ class InstanceRecord:
             "Attrs": json.dumps(self.attrs),
             "Updated": self.updated,
             "Encapsulated": _encapsulated_to(self.encapsulated),
+            "Bulk": json.dumps(self.bulk, separators=(",", ":")),
         }
 
 
@@ -276,6 +279,7 @@ async def commit_instance(storage: Storage, item: ParsedInstance, blob: str, ups
             subset(item.metadata, stored_tags(Level.INSTANCE)),
             updated,
             encapsulated=item.encapsulated,
+            bulk=item.bulk,
         )
         pointers = _changed_pointers(Level.STUDY, study, old_study_attrs, study_attrs, study_row is None)
         pointers += _changed_pointers(Level.SERIES, f"{study}|{series}", old_series_attrs, series_attrs, False)

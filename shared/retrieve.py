@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .auth import Access, requires
-from .dicom_json import first_text
+from .config import Settings
+from .dicom_json import BULK_DATA_TOKEN, first_text
 from .errors import bad_request, not_acceptable, not_found
 from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import InstanceRecord, list_instances
@@ -175,7 +176,8 @@ async def metadata(
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if etag in _entity_tags(request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
-    return StreamingResponse(_metadata_array(storage, records), media_type=DICOM_JSON, headers=headers)
+    base = f"{Settings.from_environment().public_base_url}/{version}"
+    return StreamingResponse(_metadata_array(storage, records, base), media_type=DICOM_JSON, headers=headers)
 
 
 def metadata_etag(records: list[InstanceRecord]) -> str:
@@ -190,13 +192,13 @@ def _entity_tags(header: str | None) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
-async def _metadata_array(storage: Storage, records: list[InstanceRecord]) -> AsyncIterator[bytes]:
+async def _metadata_array(storage: Storage, records: list[InstanceRecord], base: str) -> AsyncIterator[bytes]:
     """Metadata JSON was written at store time, so no .dcm file is ever parsed here."""
     yield b"["
     written = 0
     for start in range(0, len(records), METADATA_CONCURRENCY):
         window = records[start : start + METADATA_CONCURRENCY]
-        bodies = await asyncio.gather(*(_metadata_of(storage, r) for r in window))
+        bodies = await asyncio.gather(*(_metadata_of(storage, r, base) for r in window))
         for body in bodies:
             if body is not None:
                 yield (b"," if written else b"") + body
@@ -204,12 +206,17 @@ async def _metadata_array(storage: Storage, records: list[InstanceRecord]) -> As
     yield b"]"
 
 
-async def _metadata_of(storage: Storage, record: InstanceRecord) -> bytes | None:
+async def _metadata_of(storage: Storage, record: InstanceRecord, base: str) -> bytes | None:
     try:
-        return await storage.download(metadata_blob(record.blob))
+        body = await storage.download(metadata_blob(record.blob))
     except ResourceNotFoundError:
         fresh = await list_instances(storage, record.study, record.series, record.sop)
-        return await storage.download(metadata_blob(fresh[0].blob)) if fresh else None
+        if not fresh:
+            return None
+        record = fresh[0]
+        body = await storage.download(metadata_blob(record.blob))
+    instance_url = f"{base}/studies/{record.study}/series/{record.series}/instances/{record.sop}"
+    return body.replace(f'"{BULK_DATA_TOKEN}'.encode(), f'"{instance_url}/bulkdata/'.encode())
 
 
 # ---- frames -----------------------------------------------------------------------------------------
@@ -352,3 +359,43 @@ async def _rendered_response(
     data = await storage.download(instance_blob(record.blob))
     image = await asyncio.to_thread(render, data, frame, render_request, max_size)
     return Response(image, media_type=render_request.media_type)
+
+
+# ---- bulk data ---------------------------------------------------------------------------------------
+
+
+@requires(Access.READ)
+async def bulkdata(request: Request, version: str, study: str, series: str, instance: str, tag: str) -> Response:
+    """A BulkDataURI from the metadata: the value's bytes, read with one ranged read."""
+    check_version(version)
+    tag = tag.upper()
+    if len(tag) != 8 or any(c not in "0123456789ABCDEF" for c in tag):
+        raise bad_request(f"'{tag[:20]}' is not a tag: use eight hex digits, as in the BulkDataURI.")
+    single = _bulk_single_part(request.headers.get("accept"))
+    storage = await get_storage()
+    (record,) = await _find(storage, study, series, instance)
+    if tag not in record.bulk:
+        raise not_found(f"The instance has no bulk data at tag {tag}.")
+    counter = start_counting_bytes()
+    data = await storage.download_range(instance_blob(record.blob), *record.bulk[tag])
+    headers = {"X-Storage-Bytes-Read": str(counter[0])}
+    if single:
+        return Response(data, media_type=OCTET_STREAM, headers=headers)
+    boundary = new_boundary()
+    return StreamingResponse(
+        _multipart_frames([data], boundary, OCTET_STREAM),
+        media_type=related_content_type(OCTET_STREAM, boundary),
+        headers=headers,
+    )
+
+
+def _bulk_single_part(accept: str | None) -> bool:
+    for media_range in parse_accept(accept):
+        if media_range.type == OCTET_STREAM:
+            return True
+        if media_range.type in ("*/*", "multipart/related", "multipart/*"):
+            return False
+    if accept and parse_accept(accept):
+        raise not_acceptable('Bulk data is available as multipart/related; type="application/octet-stream" or '
+                             "application/octet-stream.")  # fmt: skip
+    return False

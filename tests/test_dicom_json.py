@@ -52,7 +52,8 @@ def test_parse_of_a_tutorial_file_needs_no_pixel_data_in_memory() -> None:
     data = (TUTORIAL / "red-triangle.dcm").read_bytes()
     parsed = parse_instance(io.BytesIO(data), len(data), "v1", None)
     assert parsed.frames is not None and parsed.frames.length == 979 * 985 * 3
-    assert "7FE00010" not in parsed.metadata
+    assert set(parsed.metadata["7FE00010"]) == {"vr", "BulkDataURI"}, "a reference, never the pixels"
+    assert parsed.bulk["7FE00010"] == (parsed.frames.offset, 979 * 985 * 3)
 
 
 def test_a_file_without_the_dicm_prefix_is_a_processing_failure() -> None:

@@ -19,7 +19,7 @@ def test_every_function_is_served_under_its_own_route_and_methods() -> None:
 
 def test_there_is_one_function_per_operation_and_a_health_probe() -> None:
     names = {f.get_function_name() for f in functions_of(function_app.app)}
-    assert len(names) == 26
+    assert len(names) == 27
     assert "health_check" in names
 
 

@@ -95,7 +95,7 @@ def test_metadata_is_dicom_json_without_bulk_data(client: httpx.Client, stored: 
     (metadata,) = response.json()
     assert metadata["00080018"] == {"vr": "UI", "Value": [stored["sop"]]}
     assert metadata["00280008"] == {"vr": "IS", "Value": [FRAMES]}
-    assert "7FE00010" not in metadata
+    assert metadata["7FE00010"]["BulkDataURI"] == stored["instance"] + "/bulkdata/7FE00010"
     assert not any(key.startswith("0002") for key in metadata), "file meta is not part of metadata"
 
 

@@ -176,7 +176,7 @@ def test_08_retrieve_metadata_of_all_instances_in_study(curl: Curl, url: str) ->
     assert status == 200
     metadata = json.loads(body)
     assert sorted(item["00080018"]["Value"][0] for item in metadata) == sorted([RED, GREEN, BLUE])
-    assert all("7FE00010" not in item for item in metadata), "bulk pixel data stays out of metadata"
+    assert all("Value" not in item["7FE00010"] for item in metadata), "pixel data is referenced, not inlined"
 
 
 def test_09_retrieve_all_instances_within_a_series(curl: Curl, url: str) -> None:

@@ -1,0 +1,86 @@
+"""Bulk data in metadata: BulkDataURIs the service serves with one ranged read each."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pydicom
+import pytest
+from dicomweb_client.api import DICOMwebClient
+from pydicom.sequence import Sequence
+from pydicom.uid import generate_uid
+
+from tests.dicom_factory import make_instance, pixel_data
+from tests.helpers import store
+from tests.multipart_split import split
+
+PRIVATE = b"\x01\x02" * 3000
+DOCUMENT = b"%PDF-1.4 " + b"x" * 9991
+
+
+@pytest.fixture(scope="module")
+def instance(base_url: str) -> dict:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    dataset = pydicom.dcmread(io.BytesIO(make_instance(study, series, sop)))
+    dataset.private_block(0x0009, "DICOMWEB TEST", create=True).add_new(0x10, "OB", PRIVATE)
+    dataset.add_new(0x00420011, "OB", DOCUMENT)  # EncapsulatedDocument
+    icon = pydicom.Dataset()
+    icon.add_new(0x7FE00010, "OB", b"\x07" * 64)
+    dataset.IconImageSequence = Sequence([icon])
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    with httpx.Client() as client:
+        assert store(client, f"{base_url}/studies", [buffer.getvalue()]).status_code == 200
+    return {"url": f"{base_url}/studies/{study}/series/{series}/instances/{sop}", "study": study, "series": series,
+            "sop": sop}  # fmt: skip
+
+
+def metadata(client: httpx.Client, url: str) -> dict:
+    (item,) = client.get(url + "/metadata").json()
+    return item
+
+
+def test_large_binary_values_are_bulk_data_uris_to_this_instance(client: httpx.Client, instance: dict) -> None:
+    item = metadata(client, instance["url"])
+    assert item["00420011"] == {"vr": "OB", "BulkDataURI": instance["url"] + "/bulkdata/00420011"}
+    assert item["00091010"]["BulkDataURI"] == instance["url"] + "/bulkdata/00091010"
+
+
+def test_a_bulk_data_uri_serves_the_value_with_one_ranged_read(client: httpx.Client, instance: dict) -> None:
+    response = client.get(instance["url"] + "/bulkdata/00420011")
+    ((headers, content),) = split(response.content, response.headers["content-type"])
+    assert headers["content-type"] == "application/octet-stream"
+    assert content == DOCUMENT
+    assert int(response.headers["X-Storage-Bytes-Read"]) == len(DOCUMENT)
+
+
+def test_single_part_octet_stream_when_asked(client: httpx.Client, instance: dict) -> None:
+    response = client.get(instance["url"] + "/bulkdata/00091010", headers={"Accept": "application/octet-stream"})
+    assert response.content == PRIVATE
+
+
+def test_pixel_data_is_bulk_data_too(client: httpx.Client, instance: dict) -> None:
+    uri = metadata(client, instance["url"])["7FE00010"]["BulkDataURI"]
+    assert client.get(uri, headers={"Accept": "application/octet-stream"}).content == pixel_data(4, 4, 1)
+
+
+def test_uris_follow_the_api_version_asked(client: httpx.Client, instance: dict) -> None:
+    v1 = instance["url"].replace("/v2/", "/v1/")
+    assert metadata(client, v1)["00420011"]["BulkDataURI"].startswith(v1 + "/bulkdata/")
+
+
+def test_bulk_data_inside_sequences_is_left_out(client: httpx.Client, instance: dict) -> None:
+    (icon,) = metadata(client, instance["url"])["00880200"]["Value"]
+    assert "7FE00010" not in icon
+
+
+def test_dicomweb_client_follows_the_uri(base_url: str, instance: dict) -> None:
+    client = DICOMwebClient(url=base_url)
+    uri = client.retrieve_instance_metadata(instance["study"], instance["series"], instance["sop"])["00420011"]
+    assert client.retrieve_bulkdata(uri["BulkDataURI"]) == [DOCUMENT]
+
+
+@pytest.mark.parametrize(("tag", "status"), [("00100010", 404), ("zz", 400)])
+def test_unknown_or_malformed_tags(client: httpx.Client, instance: dict, tag: str, status: int) -> None:
+    assert client.get(instance["url"] + f"/bulkdata/{tag}").status_code == status
