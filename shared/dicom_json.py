@@ -73,6 +73,7 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("Columns", _I),
     Attribute("BitsAllocated", _I),
     Attribute("NumberOfFrames", _I),
+    Attribute("AcquisitionDateTime", _I, searchable=True, indexed=False),
 )
 BY_KEYWORD = {attribute.keyword: attribute for attribute in ATTRIBUTES}
 BY_TAG = {attribute.tag: attribute for attribute in ATTRIBUTES}

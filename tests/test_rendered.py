@@ -116,3 +116,23 @@ def test_thumbnails_are_small_jpegs_at_every_level(client: httpx.Client, base_ur
     response = client.get(url + "/thumbnail")
     assert response.headers["content-type"] == "image/jpeg"
     assert max(Image.open(io.BytesIO(response.content)).size) == 128
+
+
+def test_palette_colour_goes_through_its_lut(client: httpx.Client, base_url: str) -> None:
+    """An 8-bit palette image whose 16-bit LUTs map index i to (i, 255 - i, 128) in 8-bit terms."""
+    entries = np.arange(256, dtype=np.uint16)
+    lut = {"Red": entries * 257, "Green": (255 - entries) * 257, "Blue": np.full(256, 128 * 257, dtype=np.uint16)}
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    data = make_instance(study, series, sop, PhotometricInterpretation="PALETTE COLOR", BitsAllocated=8,
+                         BitsStored=8, HighBit=7)  # fmt: skip
+    dataset = pydicom.dcmread(io.BytesIO(data))
+    dataset.PixelData = bytes(range(0, 256, 16))  # a 4x4 image of indexes 0, 16, ..., 240
+    for offset, values in enumerate(lut.values()):  # Red, Green, Blue descriptors and data
+        dataset.add_new(0x00281101 + offset, "US", [256, 0, 16])
+        dataset.add_new(0x00281201 + offset, "OW", values.astype("<u2").tobytes())
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    store(client, f"{base_url}/studies", [buffer.getvalue()])
+    rendered = png(client, f"{base_url}/studies/{study}/series/{series}/instances/{sop}/rendered")
+    index = np.arange(0, 256, 16).reshape(4, 4)
+    np.testing.assert_array_equal(rendered, np.stack([index, 255 - index, np.full((4, 4), 128)], axis=-1))

@@ -87,3 +87,25 @@ def test_sop_class_uid_filters_instances(client: httpx.Client, base_url: str, ar
 
 def test_a_non_number_for_a_number_attribute_answers_400(client: httpx.Client, base_url: str) -> None:
     assert client.get(f"{base_url}/series", params={"SeriesNumber": "three"}).status_code == 400
+
+
+def test_referring_physician_name_fuzzy_matching(client: httpx.Client, base_url: str) -> None:
+    study = generate_uid()
+    store(client, f"{base_url}/studies", [make_instance(study, ReferringPhysicianName=f"House{TOKEN}^Gregory")])
+    results = search(
+        client, f"{base_url}/studies", ReferringPhysicianName=f"gre house{TOKEN[:3]}", fuzzymatching="true"
+    )
+    assert study in study_uids(results)
+    exact = search(client, f"{base_url}/studies", ReferringPhysicianName=f"gre house{TOKEN[:3]}")
+    assert study not in study_uids(exact)
+
+
+def test_date_time_ranges_on_acquisition_date_time(client: httpx.Client, base_url: str) -> None:
+    study = generate_uid()
+    files = [make_instance(study, AcquisitionDateTime="20240301083000"),
+             make_instance(study, AcquisitionDateTime="20240302170000.5")]  # fmt: skip
+    store(client, f"{base_url}/studies", files)
+    url = f"{base_url}/studies/{study}/instances"
+    assert len(search(client, url, AcquisitionDateTime="20240301-20240301235959")) == 1
+    assert len(search(client, url, AcquisitionDateTime="20240302-")) == 1
+    assert len(search(client, url, AcquisitionDateTime="-20241231")) == 2
