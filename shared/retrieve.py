@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from azure.core.exceptions import ResourceNotFoundError
+from pydicom.datadict import tag_for_keyword
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .auth import Access, requires
 from .config import Settings
+from .dicom_file import PIXEL_MODULE
 from .dicom_json import BULK_DATA_TOKEN, first_text
 from .errors import bad_request, not_acceptable, not_found
 from .http import DICOM_JSON, check_version, note, require_json_accept
@@ -21,7 +24,7 @@ from .mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_ac
 from .multipart import closing, new_boundary, part_head, related_content_type
 from .render import THUMBNAIL_SIZE, RenderRequest, parse_render_request, render
 from .storage import Storage, get_storage, instance_blob, metadata_blob, start_counting_bytes
-from .transcode import can_transcode, decode_frame, frames_of, transcode
+from .transcode import can_transcode, decode_frame, encode_frame_jp2, frames_of, transcode
 from .uids import require_uid
 
 DICOM = "application/dicom"
@@ -262,11 +265,10 @@ async def frames(request: Request, version: str, study: str, series: str, instan
     storage = await get_storage()
     (record,) = await _find(storage, study, series, instance)
     counter = start_counting_bytes()
-    if choice.part_type == JP2 and record.transfer_syntax not in JPEG_2000:
-        raise not_acceptable(
-            f"image/jp2 frames exist only for JPEG 2000 data; this instance is {record.transfer_syntax}. "
-            'Ask for multipart/related; type="application/octet-stream" instead.'
-        )
+    # image/jp2 of data stored otherwise: decoded here, then encoded as JPEG 2000 lossless below.
+    encode_jp2 = choice.part_type == JP2 and record.transfer_syntax not in JPEG_2000
+    if encode_jp2:
+        choice = Choice(choice.multipart, EXPLICIT_VR_LITTLE_ENDIAN, JP2)
     if choice.transfer_syntax not in (ORIGINAL, EXPLICIT_VR_LITTLE_ENDIAN) or not can_transcode(
         record.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN
     ):
@@ -297,6 +299,9 @@ async def frames(request: Request, version: str, study: str, series: str, instan
         contents, syntax = await asyncio.to_thread(
             frames_of, data, numbers, choice.transfer_syntax if decoded else None
         )
+    if encode_jp2:
+        module = fragments.pixel_module if fragments else await _pixel_module(storage, record)
+        contents = await asyncio.to_thread(lambda: [encode_frame_jp2(c, module) for c in contents])
     part_type = JP2 if choice.part_type == JP2 else f"{OCTET_STREAM}; transfer-syntax={syntax}"
     headers = {"X-Storage-Bytes-Read": str(counter[0])}
     if not choice.multipart:
@@ -307,6 +312,17 @@ async def frames(request: Request, version: str, study: str, series: str, instan
         media_type=related_content_type(choice.part_type, boundary),
         headers=headers,
     )
+
+
+async def _pixel_module(storage: Storage, record: InstanceRecord) -> dict[str, object]:
+    """Rows, bits and the like of an uncompressed instance, from its stored metadata."""
+    metadata = json.loads(await storage.download(metadata_blob(record.blob)))
+    module = {}
+    for name, keyword in PIXEL_MODULE.items():
+        value = first_text(metadata.get(f"{tag_for_keyword(keyword):08X}"))
+        if value:
+            module[name] = value if name == "photometric_interpretation" else int(value)
+    return module
 
 
 def _frame_count(record: InstanceRecord) -> int:

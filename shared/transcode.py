@@ -12,7 +12,7 @@ import numpy as np
 import pydicom
 from pydicom import Dataset
 from pydicom.encaps import encapsulate, generate_frames
-from pydicom.pixels import get_decoder
+from pydicom.pixels import get_decoder, get_encoder
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless
 
 OUTPUTS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
@@ -72,3 +72,17 @@ def decode_frame(frame: bytes, syntax: str, pixel_module: dict[str, object]) -> 
     decoder = get_decoder(UID(syntax))
     array, _ = decoder.as_array(encapsulate([frame]), **pixel_module, number_of_frames=1)
     return array.astype(array.dtype.newbyteorder("<")).tobytes()
+
+
+def encode_frame_jp2(frame: bytes, pixel_module: dict[str, object]) -> bytes:
+    """One frame of native Explicit VR LE pixel bytes (interleaved colour) as a JPEG 2000 lossless codestream."""
+    rows, columns = int(pixel_module["rows"]), int(pixel_module["columns"])
+    samples, bits = int(pixel_module.get("samples_per_pixel", 1)), int(pixel_module["bits_allocated"])
+    signed = int(pixel_module.get("pixel_representation", 0)) == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{max(1, bits // 8)}")
+    shape = (rows, columns, samples) if samples > 1 else (rows, columns)
+    array = np.frombuffer(frame, dtype=dtype)[: rows * columns * samples].reshape(shape)
+    options = {**pixel_module, "number_of_frames": 1, "planar_configuration": 0}
+    if samples == 3:
+        options["photometric_interpretation"] = "RGB"  # decoded colour is RGB
+    return get_encoder(JPEG2000Lossless).encode(array, **options)

@@ -12,6 +12,7 @@ import httpx
 import pydicom
 import pytest
 from pydicom.encaps import encapsulate, generate_frames
+from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000Lossless, RLELossless, generate_uid
 
 from tests.dicom_factory import SAMPLES, frame_bytes, make_instance
@@ -110,5 +111,22 @@ def test_jpeg_2000_frames_as_image_jp2(client: httpx.Client, base_url: str) -> N
     assert (headers["content-type"], content) == ("image/jp2", codestream)
 
 
-def test_image_jp2_of_other_data_answers_406(client: httpx.Client, rle: dict) -> None:
-    assert client.get(f"{rle['url']}/1", headers={"Accept": "image/jp2"}).status_code == 406
+def test_image_jp2_is_encoded_on_request_from_other_data(client: httpx.Client, rle: dict) -> None:
+    response = client.get(f"{rle['url']}/5", headers={"Accept": "image/jp2"})
+    assert response.headers["content-type"] == "image/jp2"
+    assert response.content[:4] == b"\xff\x4f\xff\x51"  # a JPEG 2000 codestream
+    module = {
+        "rows": ROWS, "columns": COLUMNS, "samples_per_pixel": 1, "bits_allocated": 16, "bits_stored": 16,
+        "pixel_representation": 0, "photometric_interpretation": "MONOCHROME2", "number_of_frames": 1,
+    }  # fmt: skip
+    decoded, _ = get_decoder(JPEG2000Lossless).as_buffer(encapsulate([response.content]), **module)
+    assert bytes(decoded) == frame_bytes(ROWS, COLUMNS, 5), "lossless"
+
+
+def test_image_jp2_of_uncompressed_data(client: httpx.Client, base_url: str) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    store(client, f"{base_url}/studies", [make_instance(study, series, sop, rows=ROWS, columns=COLUMNS, frames=3)])
+    url = f"{base_url}/studies/{study}/series/{series}/instances/{sop}/frames/2"
+    response = client.get(url, headers={"Accept": 'multipart/related; type="image/jp2"'})
+    ((headers, content),) = split(response.content, response.headers["content-type"])
+    assert headers["content-type"] == "image/jp2" and content[:2] == b"\xff\x4f"
