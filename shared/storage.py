@@ -23,36 +23,28 @@ CHUNK = 4 * 1024 * 1024
 RETRIES = 3
 TIMEOUTS = {"connection_timeout": 5, "read_timeout": 60}
 
-# Table entities read while serving the current request (a test and benchmark hook).
-_entities_read: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("entities_read", default=None)
+
+class RequestCounter:
+    """A number counted per request (a context variable): what a request read, for tests and benchmarks."""
+
+    def __init__(self, name: str) -> None:
+        self._var: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(name, default=None)
+
+    def start(self) -> list[int]:
+        counter = [0]
+        self._var.set(counter)
+        return counter
+
+    def add(self, amount: int) -> None:
+        counter = self._var.get()
+        if counter is not None:
+            counter[0] += amount
 
 
-_bytes_read: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("bytes_read", default=None)
-
-
-def start_counting_bytes() -> list[int]:
-    """Blob bytes downloaded while serving the current request (frames report it; tests assert on it)."""
-    counter = [0]
-    _bytes_read.set(counter)
-    return counter
-
-
-def _count_bytes(size: int) -> None:
-    counter = _bytes_read.get()
-    if counter is not None:
-        counter[0] += size
-
-
-def start_counting() -> list[int]:
-    counter = [0]
-    _entities_read.set(counter)
-    return counter
-
-
-def _count(entities: int) -> None:
-    counter = _entities_read.get()
-    if counter is not None:
-        counter[0] += entities
+ENTITIES_READ = RequestCounter("table_entities_read")  # searches report it in X-Table-Entities-Read
+BYTES_READ = RequestCounter("blob_bytes_read")  # frames and bulk data report it in X-Storage-Bytes-Read
+start_counting = ENTITIES_READ.start
+start_counting_bytes = BYTES_READ.start
 
 
 def instance_blob(version: str) -> str:
@@ -120,13 +112,13 @@ class Storage:
     async def download(self, name: str) -> bytes:
         downloader = await self.container.get_blob_client(name).download_blob()
         data = await downloader.readall()
-        _count_bytes(len(data))
+        BYTES_READ.add(len(data))
         return data
 
     async def download_range(self, name: str, offset: int, length: int) -> bytes:
         downloader = await self.container.get_blob_client(name).download_blob(offset=offset, length=length)
         data = await downloader.readall()
-        _count_bytes(len(data))
+        BYTES_READ.add(len(data))
         return data
 
     async def open_stream(self, name: str) -> AsyncIterator[bytes]:
@@ -151,14 +143,14 @@ class Storage:
             entity = await table.get_entity(partition, row)
         except ResourceNotFoundError:
             return None
-        _count(1)
+        ENTITIES_READ.add(1)
         return entity
 
     @staticmethod
     async def query(table: TableClient, query_filter: str, parameters: dict[str, str]) -> list[dict[str, Any]]:
         """Filters always take user values as parameters, never by string concatenation."""
         entities = [entity async for entity in table.query_entities(query_filter, parameters=parameters)]
-        _count(len(entities))
+        ENTITIES_READ.add(len(entities))
         return entities
 
 
