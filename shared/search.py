@@ -43,6 +43,7 @@ from .index import (
     is_range_vr,
     key_escape,
     list_instances,
+    pointer_keys,
     read_partition,
     read_pointers,
     read_study_rows,
@@ -458,10 +459,23 @@ async def _find(storage: Storage, query: Query, scope: tuple[str, ...]) -> tuple
 
 
 def _stale(pointers: list[Pointer], rows: list[Row], driver: Condition | None, level: Level) -> list[Pointer]:
-    """Pointers whose target no longer exists or no longer has the value the pointer claims.
+    """Pointers whose target no longer exists or no longer carries the value the pointer was written for.
 
-    Only pointers no deeper than the rows read can be judged: a series pointer says nothing wrong
-    just because a study-level search did not read series rows.
+    A pointer is live when the target's current value produces its very key (index.pointer_keys), not when
+    the target matches the whole query: a word found by a fuzzy or wildcard search stays indexed even when
+    the rest of the query fails. Only pointers no deeper than the rows read can be judged.
     """
-    live = {row.key[:n] for row in rows if driver is None or matches(driver, row.attrs) for n in (1, 2, 3)}
-    return [p for p in pointers if len(p.target) <= level and p.target not in live]
+    attribute = None
+    if driver is not None:
+        attribute = BY_KEYWORD["Modality"] if driver.attribute.keyword == "ModalitiesInStudy" else driver.attribute
+    live: set[tuple[str, str]] = set()
+    for row in rows:
+        if attribute is None:
+            live.add((ALL_STUDIES, row.key[0]))
+        elif len(row.key) >= attribute.level:
+            target = "|".join(row.key[: attribute.level])
+            live.update(pointer_keys(attribute, row.attrs.get(attribute.tag), target))
+    return [
+        p for p in pointers
+        if len(p.target) <= level and (p.entity["PartitionKey"], p.entity["RowKey"]) not in live
+    ]  # fmt: skip
