@@ -205,6 +205,12 @@ def merge_attrs(old: DicomJson, new: DicomJson) -> DicomJson:
     return merged
 
 
+def _too_busy() -> DicomWebError:
+    return DicomWebError(
+        503, "The study is being changed by many requests at once; retry shortly.", {"Retry-After": "1"}
+    )
+
+
 def _op(entity: dict, existing: dict | None) -> tuple:
     if existing is None:
         return ("create", entity)
@@ -299,9 +305,7 @@ async def commit_instance(storage: Storage, item: ParsedInstance, blob: str, ups
             await _backoff(attempt)
             continue
         return InstanceRecord.from_entity(existing) if existing else None
-    raise DicomWebError(
-        503, "The study is being changed by many requests at once; retry shortly.", {"Retry-After": "1"}
-    )
+    raise _too_busy()
 
 
 # ---- deleting -------------------------------------------------------------------------------------
@@ -328,15 +332,8 @@ async def delete_instances(storage: Storage, records: list[InstanceRecord]) -> l
     deleted: list[InstanceRecord] = []
     for chunk in _chunks(records):
         deleted += await _delete_chunk(storage, chunk)
-    names = [name for record in deleted for name in (_blob_names(record))]
-    await storage.delete_blobs(*names)
+    await storage.delete_versions(*(record.blob for record in deleted))
     return deleted
-
-
-def _blob_names(record: InstanceRecord) -> tuple[str, str]:
-    from .storage import instance_blob, metadata_blob
-
-    return instance_blob(record.blob), metadata_blob(record.blob)
 
 
 async def _delete_chunk(storage: Storage, chunk: list[InstanceRecord]) -> list[InstanceRecord]:
@@ -376,9 +373,7 @@ async def _delete_chunk(storage: Storage, chunk: list[InstanceRecord]) -> list[I
         fresh = await asyncio.gather(*(list_instances(storage, r.study, r.series, r.sop) for r in chunk))
         chunk = [found[0] for found in fresh if found]
         await _backoff(attempt)
-    raise DicomWebError(
-        503, "The study is being changed by many requests at once; retry shortly.", {"Retry-After": "1"}
-    )
+    raise _too_busy()
 
 
 # ---- lookup pointers ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from .render import THUMBNAIL_SIZE, RenderRequest, parse_render_request, render
 from .storage import Storage, get_storage, instance_blob, metadata_blob, start_counting_bytes
 from .transcode import can_transcode, decode_frame, encode_frame_jp2, frames_of, transcode
 from .uids import require_uid
+
+log = logging.getLogger("dicomweb")
 
 DICOM = "application/dicom"
 OCTET_STREAM = "application/octet-stream"
@@ -136,11 +139,17 @@ async def _open(storage: Storage, record: InstanceRecord, syntax: str) -> Opened
             data = await asyncio.to_thread(transcode, await storage.download(instance_blob(record.blob)), syntax)
             return Opened(syntax, _once(data), len(data))
         except ResourceNotFoundError:  # an upsert replaced it meanwhile: follow the index to the new one
-            fresh = await list_instances(storage, record.study, record.series, record.sop)
-            if not fresh:
+            current = await _current(storage, record)
+            if current is None:
                 raise not_found("The instance was deleted while it was being retrieved.") from None
-            record = fresh[0]
+            record = current
     raise not_found("The instance is being replaced repeatedly; retry.")
+
+
+async def _current(storage: Storage, record: InstanceRecord) -> InstanceRecord | None:
+    """The instance's index row now (after an upsert replaced its blob), or None once it is deleted."""
+    found = await list_instances(storage, record.study, record.series, record.sop)
+    return found[0] if found else None
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
@@ -154,8 +163,9 @@ async def _multipart_instances(
     for record in records:
         try:
             current = opened if opened is not None else await _open(storage, record, syntax)
-        except Exception:
-            continue  # deleted after the listing: leave it out rather than break the response
+        except Exception as error:  # deleted after the listing: leave it out rather than break the response
+            log.warning("an instance was left out of a multipart retrieve: %s", type(error).__name__)
+            continue
         opened = None
         yield part_head(boundary, [("Content-Type", f"{DICOM}; transfer-syntax={current.transfer_syntax}")])
         async for chunk in current.chunks:
@@ -213,10 +223,10 @@ async def _metadata_of(storage: Storage, record: InstanceRecord, base: str) -> b
     try:
         body = await storage.download(metadata_blob(record.blob))
     except ResourceNotFoundError:
-        fresh = await list_instances(storage, record.study, record.series, record.sop)
-        if not fresh:
+        current = await _current(storage, record)
+        if current is None:
             return None
-        record = fresh[0]
+        record = current
         body = await storage.download(metadata_blob(record.blob))
     instance_url = f"{base}/studies/{record.study}/series/{record.series}/instances/{record.sop}"
     return body.replace(f'"{BULK_DATA_TOKEN}'.encode(), f'"{instance_url}/bulkdata/'.encode())
@@ -285,9 +295,11 @@ async def frames(request: Request, version: str, study: str, series: str, instan
     decoded = choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN
     if layout is not None and (not decoded or record.transfer_syntax in LITTLE_ENDIAN_NATIVE):
         syntax = EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
-        contents: list[bytes] = [await storage.download_range(blob, *layout.byte_range(n)) for n in numbers]
+        contents: list[bytes] = list(
+            await asyncio.gather(*(storage.download_range(blob, *layout.byte_range(n)) for n in numbers))
+        )
     elif fragments is not None:  # compressed: each frame is one or a few ranged reads of its fragments
-        raw = [b"".join([await storage.download_range(blob, *r) for r in fragments.frames[n - 1]]) for n in numbers]
+        raw = list(await asyncio.gather(*(_read_ranges(storage, blob, fragments.frames[n - 1]) for n in numbers)))
         syntax = EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
         if decoded:
             pixel, stored = fragments.pixel_module, record.transfer_syntax
@@ -308,10 +320,14 @@ async def frames(request: Request, version: str, study: str, series: str, instan
         return Response(contents[0], media_type=part_type, headers=headers)
     boundary = new_boundary()
     return StreamingResponse(
-        _multipart_frames(contents, boundary, part_type),
+        _multipart_parts(contents, boundary, part_type),
         media_type=related_content_type(choice.part_type, boundary),
         headers=headers,
     )
+
+
+async def _read_ranges(storage: Storage, blob: str, ranges: list[tuple[int, int]]) -> bytes:
+    return b"".join(await asyncio.gather(*(storage.download_range(blob, *r) for r in ranges)))
 
 
 async def _pixel_module(storage: Storage, record: InstanceRecord) -> dict[str, object]:
@@ -329,7 +345,8 @@ def _frame_count(record: InstanceRecord) -> int:
     return int(first_text(record.attrs.get("00280008")) or 1)
 
 
-async def _multipart_frames(contents: list[bytes], boundary: str, part_type: str) -> AsyncIterator[bytes]:
+async def _multipart_parts(contents: list[bytes], boundary: str, part_type: str) -> AsyncIterator[bytes]:
+    """Frames or bulk data, already read, as one multipart body."""
     for content in contents:
         yield part_head(boundary, [("Content-Type", part_type)])
         yield content
@@ -399,7 +416,7 @@ async def bulkdata(request: Request, version: str, study: str, series: str, inst
         return Response(data, media_type=OCTET_STREAM, headers=headers)
     boundary = new_boundary()
     return StreamingResponse(
-        _multipart_frames([data], boundary, OCTET_STREAM),
+        _multipart_parts([data], boundary, OCTET_STREAM),
         media_type=related_content_type(OCTET_STREAM, boundary),
         headers=headers,
     )

@@ -126,6 +126,10 @@ class Storage:
         downloader = await self.container.get_blob_client(name).download_blob()
         return downloader.chunks()
 
+    async def delete_versions(self, *versions: str) -> None:
+        """Remove what a stored version owns: its instance file and its metadata."""
+        await self.delete_blobs(*(name for v in versions for name in (instance_blob(v), metadata_blob(v))))
+
     async def delete_blobs(self, *names: str) -> None:
         for name in names:
             try:

@@ -125,7 +125,7 @@ async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | No
             storage.upload(metadata_blob(version), metadata_json, len(metadata_json), DICOM_JSON),
         )
     except Exception as error:
-        await storage.delete_blobs(instance_blob(version), metadata_blob(version))
+        await storage.delete_versions(version)
         failure = InstanceFailure(
             PROCESSING_FAILURE, f"The instance could not be written to storage: {type(error).__name__}."
         )
@@ -167,12 +167,12 @@ async def _commit(storage: Storage, staged: Staged, upsert: bool) -> Outcome:
         )
         return outcome
     if replaced is not None:
-        await storage.delete_blobs(instance_blob(replaced.blob), metadata_blob(replaced.blob))
+        await storage.delete_versions(replaced.blob)
     return outcome
 
 
 async def _discard(storage: Storage, staged: Staged) -> None:
-    await storage.delete_blobs(instance_blob(staged.version), metadata_blob(staged.version))
+    await storage.delete_versions(staged.version)
 
 
 def _uid(value: str | None) -> dict[str, Any]:
