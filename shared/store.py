@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydicom
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .auth import Access, requires
 from .config import Settings
 from .dicom_file import ALREADY_EXISTS, PROCESSING_FAILURE, InstanceFailure, ParsedInstance, parse_instance
-from .errors import unsupported_media_type
+from .errors import DicomWebError, unsupported_media_type
 from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import AlreadyStored, commit_instance
 from .mediatypes import parse_media_type
@@ -63,7 +64,7 @@ async def store(request: Request, version: str, study: str | None = None, upsert
                 staged.append(outcomes[-1])
     except BaseException:
         # A bad part or a broken body fails the whole request: remove what was already uploaded.
-        await asyncio.gather(*(_discard(storage, s) for s in staged))
+        await storage.delete_versions(*(s.version for s in staged))
         raise
     if not outcomes:
         return Response(status_code=204)
@@ -136,8 +137,6 @@ async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | No
 def _identity(part: Part) -> tuple[str | None, str | None]:
     """The SOP Class and Instance UIDs of a file that failed, when they can be read at all."""
     try:
-        import pydicom
-
         part.file.seek(0)
         header = pydicom.dcmread(part.file, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
         return str(header.get("SOPClassUID", "")) or None, str(header.get("SOPInstanceUID", "")) or None
@@ -152,15 +151,15 @@ async def _commit(storage: Storage, staged: Staged, upsert: bool) -> Outcome:
     try:
         replaced = await commit_instance(storage, item, staged.version, upsert)
     except AlreadyStored:
-        await _discard(storage, staged)
+        await storage.delete_versions(staged.version)
         outcome.failure = InstanceFailure(
             ALREADY_EXISTS,
             "An instance with the same Study, Series and SOP Instance UIDs is already stored; use PUT to replace it.",
         )
         return outcome
     except Exception as error:
-        await _discard(storage, staged)
-        if getattr(error, "status", None) == 503:
+        await storage.delete_versions(staged.version)
+        if isinstance(error, DicomWebError) and error.status == 503:
             raise
         outcome.failure = InstanceFailure(
             PROCESSING_FAILURE, f"The index could not be updated: {type(error).__name__}."
@@ -169,10 +168,6 @@ async def _commit(storage: Storage, staged: Staged, upsert: bool) -> Outcome:
     if replaced is not None:
         await storage.delete_versions(replaced.blob)
     return outcome
-
-
-async def _discard(storage: Storage, staged: Staged) -> None:
-    await storage.delete_versions(staged.version)
 
 
 def _uid(value: str | None) -> dict[str, Any]:
