@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import httpx
@@ -43,10 +42,6 @@ def search(client: httpx.Client, url: str, **params: str) -> list[dict]:
 
 def values(result: dict, tag: str) -> list:
     return result.get(tag, {}).get("Value", [])
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value)
 
 
 def with_new_uids(path: Path, study: str | None = None) -> tuple[bytes, tuple[str, str, str]]:
