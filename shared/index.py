@@ -412,7 +412,7 @@ def pointer_keys(attribute: Attribute, element: dict | None, target: str) -> lis
         return [(attribute.keyword, f"{key_escape(v)}{SEPARATOR}{target}") for v in values]
     keys = [(exact_partition(attribute, v), target) for v in values]
     if attribute.vr == "PN":
-        words = {word for v in values for word in name_words(v)}
+        words = sorted({word for v in values for word in name_words(v)})
         keys += [(word_partition(attribute, w), f"{key_escape(w)}{SEPARATOR}{target}") for w in words]
     return keys
 

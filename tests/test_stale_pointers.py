@@ -7,7 +7,7 @@ query: a word pointer found by a fuzzy or wildcard search is valid even when the
 from __future__ import annotations
 
 from shared.dicom_json import BY_KEYWORD, Level
-from shared.index import Pointer, pointer_keys
+from shared.index import Pointer, pointer_keys, word_partition
 from shared.search import Row, _condition, _stale
 
 STUDY = "1.2.3"
@@ -18,8 +18,10 @@ def name(value: str) -> dict:
 
 
 def word_pointer(word: str) -> Pointer:
-    keys = dict(pointer_keys(BY_KEYWORD["PatientName"], name(f"{word}^X")["00100010"], STUDY))
-    partition = next(pk for pk in keys if "~" in pk)
+    attribute = BY_KEYWORD["PatientName"]
+    keys = dict(pointer_keys(attribute, name(f"{word}^X")["00100010"], STUDY))
+    partition = word_partition(attribute, word)
+    assert keys[partition].startswith(word)
     return Pointer((STUDY,), {"PartitionKey": partition, "RowKey": keys[partition]})
 
 
