@@ -7,6 +7,7 @@ Each function is a thin wrapper; the logic lives in the `shared` package. HTTP s
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
+from shared.cleanup import scheduled_cleanup
 from shared.delete import delete
 from shared.dicom_json import Level
 from shared.health import health
@@ -172,3 +173,9 @@ async def delete_instance(req: Request) -> Response:
 @app.route(route="health", methods=["GET"])
 async def health_check(req: Request) -> Response:
     return await run(health, req)
+
+
+# Settles what interrupted stores and deletes left behind (see shared/journal.py). Every 15 minutes.
+@app.timer_trigger(schedule="0 */15 * * * *", arg_name="timer", run_on_startup=False)
+async def cleanup_timer(timer: func.TimerRequest) -> None:
+    await scheduled_cleanup()

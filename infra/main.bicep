@@ -64,7 +64,7 @@ module dataStorage 'modules/storage.bicep' = {
     protectBlobs: true
     softDeleteDays: softDeleteDays
     containers: ['dicom']
-    tables: ['dicomstudies', 'dicomlookup']
+    tables: ['dicomstudies', 'dicomlookup', 'dicomjournal']
     principalId: identity.properties.principalId
     roleIds: [roles.blobDataContributor, roles.tableDataContributor]
   }

@@ -48,6 +48,7 @@ from .dicom_json import (
     subset,
 )
 from .errors import DicomWebError
+from .journal import DELETE, Entry, Item, add_items, close_entry, open_entry
 from .storage import Storage
 
 STUDY_ROW = "A"
@@ -256,15 +257,27 @@ def _series_entity(study: str, series: str, attrs: DicomJson, instances: int, up
     }
 
 
-async def commit_instance(storage: Storage, item: ParsedInstance, blob: str, upsert: bool) -> InstanceRecord | None:
-    """Make a stored blob visible; returns the record it replaced (PUT) so its blob can be removed."""
+class CommitDeadlinePassed(Exception):
+    """The store took so long that cleanup may already be rolling its version back."""
+
+
+async def commit_instance(storage: Storage, item: ParsedInstance, entry: Entry, upsert: bool) -> InstanceRecord | None:
+    """Make a stored blob visible; returns the record it replaced (PUT) so its blob can be removed.
+
+    The version committed is the journal entry's; a replaced version is added to the entry first.
+    """
     study, series, sop = item.study_uid, item.series_uid, item.sop_uid
+    blob = entry.items[0].version
     for attempt in range(MAX_ATTEMPTS):
+        if entry.past_deadline():
+            raise CommitDeadlinePassed()
         (study_row, series_rows), existing = await asyncio.gather(
             read_study_rows(storage, study), get_row(storage, study, instance_row(series, sop))
         )
         if existing is not None and not upsert:
             raise AlreadyStored()
+        if existing is not None:
+            await add_items(storage, entry, [Item(study, series, sop, existing["Blob"])])
         updated = now_stamp()
         old_study_attrs = json.loads(study_row["Attrs"]) if study_row else {}
         study_attrs = merge_attrs(old_study_attrs, subset(item.metadata, stored_tags(Level.STUDY)))
@@ -327,16 +340,24 @@ def _chunks(records: list[InstanceRecord]) -> Iterable[list[InstanceRecord]]:
         yield chunk
 
 
+def _items(records: list[InstanceRecord]) -> list[Item]:
+    return [Item(r.study, r.series, r.sop, r.blob) for r in records]
+
+
 async def delete_instances(storage: Storage, records: list[InstanceRecord]) -> list[InstanceRecord]:
-    """Remove instances from the index, then their blobs; returns what was removed."""
+    """Remove instances from the index, then their blobs, journaled so a crash is finished by cleanup."""
     deleted: list[InstanceRecord] = []
     for chunk in _chunks(records):
-        deleted += await _delete_chunk(storage, chunk)
-    await storage.delete_versions(*(record.blob for record in deleted))
+        entry = await open_entry(storage, DELETE, _items(chunk))
+        removed = await delete_chunk(storage, chunk, entry)
+        if not await storage.delete_versions(*(record.blob for record in removed)):
+            await close_entry(storage, entry)
+        deleted += removed
     return deleted
 
 
-async def _delete_chunk(storage: Storage, chunk: list[InstanceRecord]) -> list[InstanceRecord]:
+async def delete_chunk(storage: Storage, chunk: list[InstanceRecord], entry: Entry) -> list[InstanceRecord]:
+    """Remove up to one transaction's instances from the index, keeping the study's counts right."""
     study = chunk[0].study
     for attempt in range(MAX_ATTEMPTS):
         study_row, series_rows = await read_study_rows(storage, study)
@@ -372,6 +393,7 @@ async def _delete_chunk(storage: Storage, chunk: list[InstanceRecord]) -> list[I
         # Someone changed the study meanwhile: re-read what we are deleting (it may be gone or replaced).
         fresh = await asyncio.gather(*(list_instances(storage, r.study, r.series, r.sop) for r in chunk))
         chunk = [found[0] for found in fresh if found]
+        await add_items(storage, entry, _items(chunk))
         await _backoff(attempt)
     raise _too_busy()
 

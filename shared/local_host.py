@@ -7,6 +7,7 @@ Usage: python -m shared.local_host [--port 7071] [--with-azurite DIR]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import azure.functions as func
+from azure.functions.decorators.http import HttpTrigger
+from azure.functions.decorators.timer import TimerTrigger
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -26,6 +29,8 @@ from starlette.routing import Route
 from .errors import DicomWebError
 from .storage import close_storage
 
+# Azure runs timer functions on their NCRONTAB schedule; the local host runs them at this fixed interval.
+TIMER_INTERVAL = 900
 _PARAMETER = re.compile(r"\{\*?(\w+)(?::[^}]*)?\??\}")
 
 
@@ -44,10 +49,16 @@ def functions_of(app: func.FunctionApp) -> list:
     return _functions[id(app)]
 
 
+def timers_of(app: func.FunctionApp) -> list:
+    return [f for f in functions_of(app) if isinstance(f.get_trigger(), TimerTrigger)]
+
+
 def routes_from(app: func.FunctionApp) -> list[Route]:
     routes = []
     for function in functions_of(app):
         trigger = function.get_trigger()
+        if not isinstance(trigger, HttpTrigger):
+            continue
         user_function = function.get_user_function()
         methods = [str(getattr(m, "value", m)) for m in (trigger.methods or ["GET"])]
 
@@ -71,19 +82,38 @@ async def _problem(request: Request, error: Exception) -> Response:
     return DicomWebError(status, detail).to_response()
 
 
-@contextlib.asynccontextmanager
-async def _lifespan(_: Starlette) -> AsyncIterator[None]:
-    yield
-    await close_storage()
+class _TimerRequest:
+    past_due = False
+
+
+async def _run_timers(timers: list, interval: float) -> None:
+    """The app's timer functions (cleanup), each run every `interval` seconds as long as the host runs."""
+    while True:
+        await asyncio.sleep(interval)
+        for function in timers:
+            try:
+                await function.get_user_function()(**{function.get_trigger().name: _TimerRequest()})
+            except Exception:
+                logging.getLogger(__name__).exception("timer function %s failed", function.get_function_name())
 
 
 def create_app(app: func.FunctionApp | None = None) -> Starlette:
     if app is None:
         from function_app import app
+    timers = timers_of(app)
+    interval = float(os.environ.get("DICOM_TIMER_INTERVAL_SECONDS", TIMER_INTERVAL))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_run_timers(timers, interval))
+        yield
+        task.cancel()
+        await close_storage()
+
     return Starlette(
         routes=routes_from(app),
         exception_handlers={HTTPException: _problem},
-        lifespan=_lifespan,
+        lifespan=lifespan,
         middleware=_cors(),
     )
 

@@ -81,6 +81,7 @@ class Storage:
         self.container: ContainerClient = blob_service.get_container_client(settings.container)
         self.studies: TableClient = table_service.get_table_client(settings.table_prefix + "studies")
         self.lookup: TableClient = table_service.get_table_client(settings.table_prefix + "lookup")
+        self.journal: TableClient = table_service.get_table_client(settings.table_prefix + "journal")
         self._ready = False
         self._ready_lock = asyncio.Lock()
 
@@ -91,7 +92,9 @@ class Storage:
         async with self._ready_lock:
             if self._ready:
                 return
-            for create in (self.container.create_container, self.studies.create_table, self.lookup.create_table):
+            creators = (self.container.create_container, self.studies.create_table, self.lookup.create_table,
+                        self.journal.create_table)  # fmt: skip
+            for create in creators:
                 with contextlib.suppress(ResourceExistsError):
                     await create()
             self._ready = True
@@ -126,18 +129,21 @@ class Storage:
         downloader = await self.container.get_blob_client(name).download_blob()
         return downloader.chunks()
 
-    async def delete_versions(self, *versions: str) -> None:
-        """Remove what a stored version owns: its instance file and its metadata."""
-        await self.delete_blobs(*(name for v in versions for name in (instance_blob(v), metadata_blob(v))))
+    async def delete_versions(self, *versions: str) -> list[str]:
+        """Remove what a stored version owns: its instance file and its metadata. Returns what failed."""
+        return await self.delete_blobs(*(name for v in versions for name in (instance_blob(v), metadata_blob(v))))
 
-    async def delete_blobs(self, *names: str) -> None:
+    async def delete_blobs(self, *names: str) -> list[str]:
+        failed = []
         for name in names:
             try:
                 await self.container.delete_blob(name)
             except ResourceNotFoundError:
                 pass
-            except Exception:  # left for the cleanup job; the index no longer points at it
+            except Exception:  # the journal entry stays open and cleanup retries it
                 log.warning("could not delete blob %s", name, exc_info=True)
+                failed.append(name)
+        return failed
 
     # ---- tables ----
 

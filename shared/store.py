@@ -19,6 +19,7 @@ from .dicom_file import ALREADY_EXISTS, PROCESSING_FAILURE, InstanceFailure, Par
 from .errors import DicomWebError, unsupported_media_type
 from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import AlreadyStored, commit_instance
+from .journal import STORE, Entry, Item, close_entry, open_entry
 from .mediatypes import parse_media_type
 from .multipart import Part, read_parts, spool_body
 from .storage import Storage, get_storage, instance_blob, metadata_blob
@@ -42,6 +43,7 @@ class Outcome:
 class Staged:
     item: ParsedInstance
     version: str
+    entry: Entry
 
 
 @requires(Access.WRITE)
@@ -64,7 +66,8 @@ async def store(request: Request, version: str, study: str | None = None, upsert
                 staged.append(outcomes[-1])
     except BaseException:
         # A bad part or a broken body fails the whole request: remove what was already uploaded.
-        await storage.delete_versions(*(s.version for s in staged))
+        for done in staged:
+            await _release(storage, done.entry, done.version)
         raise
     if not outcomes:
         return Response(status_code=204)
@@ -112,7 +115,10 @@ def _check_part_type(part: Part) -> None:
 
 
 async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | None) -> Outcome | Staged:
-    """Parse and upload one instance; it stays invisible (no index row) until committed."""
+    """Parse and upload one instance; it stays invisible (no index row) until committed.
+
+    The journal names the version before any byte of it is written, so a crash leaves no orphan.
+    """
     try:
         item = await asyncio.to_thread(parse_instance, part.file, part.size, api, study_in_path)
     except InstanceFailure as failure:
@@ -120,18 +126,27 @@ async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | No
     version = uuid.uuid4().hex
     metadata_json = json.dumps(item.metadata).encode()
     part.file.seek(0)
+    entry = None
     try:
+        entry = await open_entry(storage, STORE, [Item(item.study_uid, item.series_uid, item.sop_uid, version)])
         await asyncio.gather(
             storage.upload(instance_blob(version), part.file, part.size, DICOM),
             storage.upload(metadata_blob(version), metadata_json, len(metadata_json), DICOM_JSON),
         )
     except Exception as error:
-        await storage.delete_versions(version)
+        if entry is not None:
+            await _release(storage, entry, version)
         failure = InstanceFailure(
             PROCESSING_FAILURE, f"The instance could not be written to storage: {type(error).__name__}."
         )
         return Outcome(item.sop_class_uid, item.sop_uid, failure=failure)
-    return Staged(item, version)
+    return Staged(item, version, entry)
+
+
+async def _release(storage: Storage, entry: Entry, *versions: str) -> None:
+    """Remove versions that are not kept; the journal entry closes only once they are gone (else cleanup)."""
+    if not await storage.delete_versions(*versions):
+        await close_entry(storage, entry)
 
 
 def _identity(part: Part) -> tuple[str | None, str | None]:
@@ -149,24 +164,23 @@ async def _commit(storage: Storage, staged: Staged, upsert: bool) -> Outcome:
     outcome = Outcome(item.sop_class_uid, item.sop_uid, item.study_uid, item.series_uid,
                       warnings=item.warnings, comments=item.comments)  # fmt: skip
     try:
-        replaced = await commit_instance(storage, item, staged.version, upsert)
+        replaced = await commit_instance(storage, item, staged.entry, upsert)
     except AlreadyStored:
-        await storage.delete_versions(staged.version)
+        await _release(storage, staged.entry, staged.version)
         outcome.failure = InstanceFailure(
             ALREADY_EXISTS,
             "An instance with the same Study, Series and SOP Instance UIDs is already stored; use PUT to replace it.",
         )
         return outcome
     except Exception as error:
-        await storage.delete_versions(staged.version)
+        await _release(storage, staged.entry, staged.version)
         if isinstance(error, DicomWebError) and error.status == 503:
             raise
         outcome.failure = InstanceFailure(
             PROCESSING_FAILURE, f"The index could not be updated: {type(error).__name__}."
         )
         return outcome
-    if replaced is not None:
-        await storage.delete_versions(replaced.blob)
+    await _release(storage, staged.entry, *([replaced.blob] if replaced else []))
     return outcome
 
 

@@ -76,7 +76,7 @@ def test_dicom_blobs_are_versioned_and_soft_deleted() -> None:
     data = parsed("main.bicep")["modules"]["dataStorage"]["config"]["params"]
     assert data["protectBlobs"] is True
     assert data["containers"] == ["dicom"]
-    assert data["tables"] == ["dicomstudies", "dicomlookup"]
+    assert data["tables"] == ["dicomstudies", "dicomlookup", "dicomjournal"]
 
 
 def test_the_identity_gets_only_the_data_roles_it_needs() -> None:

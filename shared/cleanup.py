@@ -1,0 +1,111 @@
+"""Cleanup: resolve what crashed stores and deletes left behind, and optionally audit every blob.
+
+Runs on a timer in Azure (function_app.cleanup_timer), in the local host's background, and from the
+command line (`dicomweb-admin cleanup`). Every step is idempotent, so runs may overlap or be killed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from .index import delete_chunk, list_instances
+from .journal import DELETE, GRACE, STORE, Entry, Item, close_entry, items_of
+from .storage import Storage, get_storage, instance_blob
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Report:
+    entries_resolved: int = 0  # journal entries of interrupted operations, now settled
+    entries_waiting: int = 0  # younger than the grace period: their operation may still be running
+    stores_rolled_back: int = 0  # versions uploaded but never committed, removed
+    deletes_finished: int = 0  # instances whose interrupted delete was completed
+    versions_removed: int = 0  # blob versions removed in all (rolled back, replaced, deleted)
+    orphans_removed: int = 0  # audit: versions no journal entry and no index row names
+    missing_files: list[str] = field(default_factory=list)  # audit: indexed instances whose file is gone
+
+    def summary(self) -> str:
+        facts = {name: value for name, value in vars(self).items() if name != "missing_files"}
+        facts["missing_files"] = len(self.missing_files)
+        return " ".join(f"{name}={value}" for name, value in facts.items())
+
+
+async def cleanup(storage: Storage, grace: timedelta = GRACE, audit: bool = False) -> Report:
+    report = Report()
+    cutoff = datetime.now(UTC) - grace
+    open_versions: set[str] = set()
+    async for entity in storage.journal.list_entities():
+        items = items_of(entity)
+        if entity.metadata["timestamp"] > cutoff:
+            report.entries_waiting += 1
+            open_versions.update(item.version for item in items)
+            continue
+        entry = Entry(entity["PartitionKey"], entity["RowKey"], items, opened=0)
+        if await _resolve(storage, entry, report):
+            await close_entry(storage, entry)
+            report.entries_resolved += 1
+        else:
+            open_versions.update(item.version for item in items)
+    if audit:
+        await _audit(storage, cutoff, open_versions, report)
+    log.info("cleanup %s", report.summary())
+    return report
+
+
+async def _resolve(storage: Storage, entry: Entry, report: Report) -> bool:
+    """Settle every version the entry names; True when nothing is left to retry."""
+    settled = True
+    for item in entry.items:
+        found = await list_instances(storage, item.study, item.series, item.sop)
+        current = found[0] if found else None
+        if entry.kind == DELETE and current is not None and current.blob == item.version:
+            report.deletes_finished += len(await delete_chunk(storage, [current], entry))
+            current = None
+        if current is not None and current.blob == item.version:
+            continue  # the index points at it: it stays
+        if await storage.delete_versions(item.version):
+            settled = False
+            continue
+        report.versions_removed += 1
+        if entry.kind == STORE and item == entry.items[0]:
+            report.stores_rolled_back += 1
+    return settled
+
+
+async def _audit(storage: Storage, cutoff: datetime, open_versions: set[str], report: Report) -> None:
+    """Compare every blob with every instance row: a full scan, for an operator's occasional check."""
+    created: dict[str, datetime] = {}
+    with_file: set[str] = set()
+    async for blob in storage.container.list_blobs():
+        parts = blob.name.split("/")
+        if len(parts) != 3:
+            continue  # not ours
+        version = parts[1]
+        created[version] = min(blob.creation_time, created.get(version, blob.creation_time))
+        if blob.name == instance_blob(version):
+            with_file.add(version)
+    indexed: dict[str, Item] = {}
+    rows = storage.studies.query_entities(
+        "RowKey ge @lower and RowKey lt @upper",
+        parameters={"lower": "C|", "upper": "C}"},
+        select=["PartitionKey", "RowKey", "Blob"],
+    )
+    async for row in rows:
+        _, series, sop = row["RowKey"].split("|")
+        indexed[row["Blob"]] = Item(row["PartitionKey"], series, sop, row["Blob"])
+    orphans = [v for v, when in created.items() if v not in indexed and v not in open_versions and when < cutoff]
+    for version in orphans:
+        if not await storage.delete_versions(version):
+            report.orphans_removed += 1
+            report.versions_removed += 1
+    report.missing_files = sorted(
+        f"{item.study}/{item.series}/{item.sop}" for version, item in indexed.items() if version not in with_file
+    )
+
+
+async def scheduled_cleanup() -> Report:
+    """The timer's run: journal entries only (cheap); the full audit is the operator's command."""
+    return await cleanup(await get_storage())
