@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 AZURITE_CONNECTION_STRING = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -21,6 +21,7 @@ class Settings:
     container: str
     table_prefix: str
     public_base_url: str
+    timeouts: dict[str, float] = field(default_factory=lambda: {"connection_timeout": 5, "read_timeout": 60})
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -36,6 +37,10 @@ class Settings:
             container=env.get("DICOM_BLOB_CONTAINER", "dicom"),
             table_prefix=env.get("DICOM_TABLE_PREFIX", "dicom"),
             public_base_url=_public_base_url(env),
+            timeouts={
+                "connection_timeout": float(env.get("DICOM_STORAGE_CONNECT_TIMEOUT", "5")),
+                "read_timeout": float(env.get("DICOM_STORAGE_READ_TIMEOUT", "60")),
+            },
         )
 
 

@@ -46,3 +46,11 @@ def not_acceptable(detail: str) -> DicomWebError:
 
 def unsupported_media_type(detail: str) -> DicomWebError:
     return DicomWebError(415, detail)
+
+
+def storage_unavailable() -> DicomWebError:
+    return DicomWebError(
+        503,
+        "The storage service is unreachable or failing; this request changed nothing that is visible. Retry shortly.",
+        {"Retry-After": "5"},
+    )

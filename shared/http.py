@@ -10,13 +10,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .auth import authorize
-from .errors import DicomWebError, not_found
+from .errors import DicomWebError, not_found, storage_unavailable
 from .mediatypes import parse_accept
+from .storage import is_outage
 
 log = logging.getLogger("dicomweb")
 
@@ -75,16 +75,14 @@ async def run(operation: Operation, request: Request, **arguments: Any) -> Respo
         response = await operation(request, **arguments)
     except DicomWebError as error:
         response = error.to_response()
-    except (ServiceRequestError, ServiceResponseError):
-        log.warning("storage unreachable during %s request_id=%s", operation.__name__, request_id, exc_info=True)
-        response = DicomWebError(
-            503,
-            "The storage service is unreachable; nothing was changed by this request. Retry shortly.",
-            {"Retry-After": "5"},
-        ).to_response()
-    except Exception:
-        log.exception("unhandled error in %s request_id=%s", operation.__name__, request_id)
-        response = DicomWebError(500, f"Internal error; quote request id {request_id} to the operator.").to_response()
+    except Exception as error:
+        if is_outage(error):
+            log.warning("storage failing during %s request_id=%s", operation.__name__, request_id, exc_info=True)
+            response = storage_unavailable().to_response()
+        else:
+            log.exception("unhandled error in %s request_id=%s", operation.__name__, request_id)
+            response = DicomWebError(500, f"Internal error; quote request id {request_id} to the operator.")
+            response = response.to_response()
     response.headers["X-Request-Id"] = request_id
     record = {
         "request_id": request_id,

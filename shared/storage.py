@@ -9,7 +9,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient, ExponentialRetry
 
@@ -20,8 +26,16 @@ log = logging.getLogger(__name__)
 CHUNK = 4 * 1024 * 1024
 # Deliberate retry and timeout policies: a few quick retries ride out a blip; an outage fails in
 # seconds (the caller answers 503 or a per-instance failure) instead of hanging for minutes.
+# Timeouts come from Settings (DICOM_STORAGE_CONNECT_TIMEOUT, DICOM_STORAGE_READ_TIMEOUT).
 RETRIES = 3
-TIMEOUTS = {"connection_timeout": 5, "read_timeout": 60}
+TRANSIENT_STATUSES = (408, 429, 500, 502, 503, 504)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Storage unreachable, timing out or failing on its side even after the SDK's retries."""
+    if isinstance(error, (ServiceRequestError, ServiceResponseError)):
+        return True
+    return isinstance(error, HttpResponseError) and error.status_code in TRANSIENT_STATUSES
 
 
 class RequestCounter:
@@ -63,10 +77,10 @@ class Storage:
             "max_block_size": CHUNK,
             "max_single_get_size": CHUNK,
             "max_chunk_get_size": CHUNK,
-            "retry_policy": ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=RETRIES),
-            **TIMEOUTS,
+            "retry_policy": ExponentialRetry(initial_backoff=0.2, increment_base=1.5, retry_total=RETRIES),
+            **settings.timeouts,
         }
-        table_options: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": 0.25, **TIMEOUTS}
+        table_options: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": 0.25, **settings.timeouts}
         if settings.connection_string:
             blob_service = BlobServiceClient.from_connection_string(settings.connection_string, **options)
             table_service = TableServiceClient.from_connection_string(settings.connection_string, **table_options)

@@ -16,13 +16,13 @@ from starlette.responses import Response
 from .auth import Access, requires
 from .config import Settings
 from .dicom_file import ALREADY_EXISTS, PROCESSING_FAILURE, InstanceFailure, ParsedInstance, parse_instance
-from .errors import DicomWebError, unsupported_media_type
+from .errors import DicomWebError, storage_unavailable, unsupported_media_type
 from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import AlreadyStored, commit_instance
 from .journal import STORE, Entry, Item, close_entry, open_entry
 from .mediatypes import parse_media_type
 from .multipart import Part, read_parts, spool_body
-from .storage import Storage, get_storage, instance_blob, metadata_blob
+from .storage import Storage, get_storage, instance_blob, is_outage, metadata_blob
 from .uids import require_uid
 
 DICOM = "application/dicom"
@@ -136,6 +136,8 @@ async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | No
     except Exception as error:
         if entry is not None:
             await _release(storage, entry, version)
+        if is_outage(error):  # nothing of this request is committed yet: the client can simply retry
+            raise storage_unavailable() from error
         failure = InstanceFailure(
             PROCESSING_FAILURE, f"The instance could not be written to storage: {type(error).__name__}."
         )

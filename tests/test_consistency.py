@@ -14,7 +14,7 @@ from shared.azurite import Azurite
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.fault_proxy import FaultProxy
-from tests.helpers import failure_comments, failure_reasons, search, store, values
+from tests.helpers import failure_reasons, search, store, values
 
 
 def blob_count(azurite: Azurite) -> int:
@@ -51,15 +51,15 @@ def assert_invisible(client: httpx.Client, base_url: str, study: str, series: st
     assert client.get(f"{base_url}/studies/{study}/metadata").status_code == 404
 
 
-def test_failed_blob_upload_leaves_nothing_visible(
+def test_failed_blob_upload_answers_503_with_retry_after_and_leaves_nothing_visible(
     client: httpx.Client, base_url: str, azurite: Azurite, faulty_blob_service: LocalHost
 ) -> None:
     study, series, sop = generate_uid(), generate_uid(), generate_uid()
     blobs_before = blob_count(azurite)
     response = store(client, f"{faulty_blob_service.url}/v2/studies", [make_instance(study, series, sop)])
-    assert response.status_code == 409
-    assert failure_reasons(response) == [272]
-    assert "storage" in failure_comments(response)[0]
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "Retry" in response.json()["detail"]
     assert_invisible(client, base_url, study, series, sop)
     assert blob_count(azurite) == blobs_before, "the metadata blob written beside it was removed too"
 
