@@ -1,6 +1,10 @@
-"""An HTTP proxy on loopback in front of Azurite that fails chosen requests, to inject storage faults.
+"""An HTTP proxy on loopback in front of Azurite that injects faults into chosen requests.
 
-Azurite itself stays real; only the chosen requests are answered with 500 instead of being forwarded.
+Azurite itself stays real; a rule picks, per request, whether it passes or meets a fault:
+  "500", "503"  answered with that status instead of being forwarded
+  "reset"       the connection is dropped without an answer
+  "slow"        forwarded after a delay (SLOW_SECONDS)
+  "hold"        never answered: the proxy signals `held` so a test can kill the service at that step
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ from aiohttp import web
 from shared.azurite import free_port
 
 HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
+SLOW_SECONDS = 0.3
+Rule = Callable[[str, str], str | None]
+
+
+def never(method: str, path: str) -> str | None:
+    return None
 
 
 class FaultProxy:
-    def __init__(self, target_port: int, fail: Callable[[str, str], bool]) -> None:
+    def __init__(self, target_port: int, rule: Rule = never) -> None:
         self.target = f"http://127.0.0.1:{target_port}"
-        self.fail = fail
+        self.rule = rule
         self.port = free_port()
-        self.failed = 0
+        self.faults = 0
+        self.held = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -41,7 +52,7 @@ class FaultProxy:
         asyncio.set_event_loop(self._loop)
         app = web.Application(client_max_size=1 << 30)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, handler_cancellation=True)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
         self._session = self._loop.run_until_complete(self._new_session())
@@ -52,11 +63,22 @@ class FaultProxy:
     async def _new_session() -> aiohttp.ClientSession:
         return aiohttp.ClientSession(auto_decompress=False)
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        if self.fail(request.method, request.path_qs):
-            self.failed += 1
-            return web.Response(status=500, text="injected fault")
+        fault = self.rule(request.method, request.path_qs)
+        if fault is not None:
+            self.faults += 1
+        if fault in ("500", "503"):
+            return web.Response(status=int(fault), text="injected fault")
+        if fault == "reset":
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)  # never sent: the connection is gone
+        if fault == "hold":
+            self.held.set()
+            await asyncio.Event().wait()  # until the caller goes away
+        if fault == "slow":
+            await asyncio.sleep(SLOW_SECONDS)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with self._session.request(
             request.method,

@@ -24,7 +24,7 @@ def blob_count(azurite: Azurite) -> int:
 
 def service_behind_proxy(azurite: Azurite, port: int, fail: Callable[[str, str], bool]) -> Iterator[LocalHost]:
     """A second service whose requests to one Azurite port pass a proxy that fails the chosen ones."""
-    with FaultProxy(port, fail) as proxy:
+    with FaultProxy(port, lambda method, path: "500" if fail(method, path) else None) as proxy:
         host = LocalHost(azurite.connection_string.replace(f":{port}/", f":{proxy.port}/"))
         yield host
         host.stop()

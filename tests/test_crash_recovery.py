@@ -1,0 +1,229 @@
+"""A service killed (SIGKILL) between any two storage steps loses nothing acknowledged, shows nothing
+half-done, and `dicomweb-admin cleanup` settles what it left: stores rolled back or completed, deletes
+finished, no orphaned blob.
+
+A fault proxy holds the chosen storage request, so the kill lands exactly at that step.
+Each test has its own container and tables, so blob and journal counts are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.data.tables import TableClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
+from pydicom.uid import generate_uid
+
+from shared.azurite import Azurite
+from shared.storage import instance_blob
+from tests.conftest import REPO, LocalHost
+from tests.dicom_factory import make_instance
+from tests.fault_proxy import FaultProxy, Rule
+from tests.helpers import search, store
+
+DICOM_ANY = {"Accept": "application/dicom; transfer-syntax=*"}
+
+
+class Archive:
+    """One isolated archive (its own container and tables) in the session's Azurite."""
+
+    def __init__(self, azurite: Azurite) -> None:
+        self.azurite = azurite
+        self.name = f"t{uuid.uuid4().hex[:12]}"
+        self.settings = {"DICOM_TABLE_PREFIX": self.name, "DICOM_BLOB_CONTAINER": self.name}
+
+    @property
+    def container(self) -> ContainerClient:
+        return BlobServiceClient.from_connection_string(self.azurite.connection_string).get_container_client(self.name)
+
+    def blobs(self) -> list[str]:
+        return sorted(blob.name for blob in self.container.list_blobs())
+
+    def journal(self) -> list[dict]:
+        table = TableClient.from_connection_string(self.azurite.connection_string, f"{self.name}journal")
+        return list(table.list_entities())
+
+    def service(self) -> LocalHost:
+        return LocalHost(self.azurite.connection_string, **self.settings)
+
+    def crash_at(self, port: int, rule: Rule, action: Callable[[str], object]) -> None:
+        """Run `action(url)` on a service whose storage request picked by `rule` hangs; SIGKILL it there."""
+        with FaultProxy(port, rule) as proxy:
+            connection = self.azurite.connection_string.replace(f":{port}/", f":{proxy.port}/")
+            host = LocalHost(connection, **self.settings)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                request = pool.submit(action, host.url)
+                assert proxy.held.wait(timeout=60), "the request never reached the chosen step"
+                host.process.kill()
+                host.process.wait(timeout=20)
+                with pytest.raises(httpx.TransportError):
+                    request.result(timeout=60)
+
+    def cleanup(self, *options: str) -> tuple[int, dict]:
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "dicomweb-admin"),
+                "cleanup",
+                "--grace-minutes",
+                "0",
+                "--json",
+                *options,
+            ],
+            env={**os.environ, "DICOM_STORAGE_CONNECTION_STRING": self.azurite.connection_string, **self.settings},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return result.returncode, json.loads(result.stdout)
+
+
+@pytest.fixture()
+def archive(azurite: Azurite) -> Archive:
+    return Archive(azurite)
+
+
+@pytest.fixture()
+def healthy(archive: Archive) -> Iterator[LocalHost]:
+    """A service on the same archive whose storage works: what clients see before and after the crash."""
+    host = archive.service()
+    yield host
+    host.stop()
+
+
+def post(data: bytes, method: str = "POST") -> Callable[[str], object]:
+    return lambda url: store(httpx.Client(timeout=120), f"{url}/v2/studies", [data], method=method)
+
+
+def delete(path: str) -> Callable[[str], object]:
+    return lambda url: httpx.Client(timeout=120).delete(f"{url}/v2/{path}").raise_for_status()
+
+
+def is_batch(method: str, path: str) -> str | None:
+    return "hold" if method == "POST" and "$batch" in path else None
+
+
+def is_journal_close(method: str, path: str) -> str | None:
+    return "hold" if method == "DELETE" and "journal(" in path else None
+
+
+def is_blob_delete(method: str, path: str) -> str | None:
+    return "hold" if method == "DELETE" else None
+
+
+def instance_url(url: str, uids: tuple[str, str, str]) -> str:
+    return f"{url}/v2/studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}"
+
+
+def test_a_store_killed_before_its_index_commit_is_invisible_and_rolled_back(
+    archive: Archive, healthy: LocalHost
+) -> None:
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    archive.crash_at(archive.azurite.table_port, is_batch, post(make_instance(*uids)))
+    assert len(archive.blobs()) == 2 and len(archive.journal()) == 1, "uploaded, journaled, not committed"
+    with httpx.Client(timeout=60) as client:
+        host = healthy
+        assert client.get(instance_url(host.url, uids)).status_code == 404
+        assert search(client, f"{host.url}/v2/studies", StudyInstanceUID=uids[0]) == []
+    code, report = archive.cleanup()
+    assert code == 0
+    assert report["stores_rolled_back"] == 1 and report["entries_resolved"] == 1
+    assert archive.blobs() == [] and archive.journal() == []
+
+
+def test_a_store_killed_after_its_index_commit_is_kept_and_its_entry_closed(
+    archive: Archive, healthy: LocalHost
+) -> None:
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    data = make_instance(*uids)
+    archive.crash_at(archive.azurite.table_port, is_journal_close, post(data))
+    code, report = archive.cleanup()
+    assert code == 0
+    assert report["entries_resolved"] == 1 and report["versions_removed"] == 0
+    assert len(archive.blobs()) == 2 and archive.journal() == []
+    with httpx.Client(timeout=60) as client:
+        response = client.get(instance_url(healthy.url, uids), headers=DICOM_ANY)
+    assert response.status_code == 200
+    assert data[128:] in response.content
+
+
+def test_an_upsert_killed_before_removing_the_replaced_file_leaves_it_to_cleanup(
+    archive: Archive, healthy: LocalHost
+) -> None:
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    old, new = make_instance(*uids, StudyDescription="old"), make_instance(*uids, StudyDescription="new")
+    with httpx.Client(timeout=60) as client:
+        host = healthy
+        assert store(client, f"{host.url}/v2/studies", [old]).status_code == 200
+    archive.crash_at(archive.azurite.blob_port, is_blob_delete, post(new, method="PUT"))
+    assert len(archive.blobs()) == 4, "both versions' files and metadata"
+    code, report = archive.cleanup()
+    assert code == 0 and report["versions_removed"] == 1
+    assert len(archive.blobs()) == 2 and archive.journal() == []
+    with httpx.Client(timeout=60) as client:
+        response = client.get(instance_url(host.url, uids), headers=DICOM_ANY)
+    assert new[128:] in response.content
+
+
+def test_a_delete_killed_before_its_index_commit_is_finished_by_cleanup(archive: Archive, healthy: LocalHost) -> None:
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    with httpx.Client(timeout=60) as client:
+        host = healthy
+        assert store(client, f"{host.url}/v2/studies", [make_instance(*uids)]).status_code == 200
+        archive.crash_at(archive.azurite.table_port, is_batch, delete(f"studies/{uids[0]}"))
+        assert client.get(instance_url(host.url, uids)).status_code == 200, "not yet deleted"
+        code, report = archive.cleanup()
+        assert code == 0 and report["deletes_finished"] == 1
+        assert client.get(instance_url(host.url, uids)).status_code == 404
+        assert search(client, f"{host.url}/v2/studies", StudyInstanceUID=uids[0]) == []
+    assert archive.blobs() == [] and archive.journal() == []
+
+
+def test_a_delete_killed_before_removing_files_is_invisible_and_its_files_removed(
+    archive: Archive, healthy: LocalHost
+) -> None:
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    with httpx.Client(timeout=60) as client:
+        host = healthy
+        assert store(client, f"{host.url}/v2/studies", [make_instance(*uids)]).status_code == 200
+        archive.crash_at(archive.azurite.blob_port, is_blob_delete, delete(f"studies/{uids[0]}"))
+        assert client.get(instance_url(host.url, uids)).status_code == 404
+    assert len(archive.blobs()) == 2
+    code, report = archive.cleanup()
+    assert code == 0 and report["versions_removed"] == 1
+    assert archive.blobs() == [] and archive.journal() == []
+
+
+def test_the_audit_removes_unindexed_blobs_and_reports_indexed_instances_without_a_file(
+    archive: Archive, healthy: LocalHost
+) -> None:
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    with httpx.Client(timeout=60) as client:
+        host = healthy
+        assert store(client, f"{host.url}/v2/studies", [make_instance(*uids)]).status_code == 200
+    (stored_file,) = [name for name in archive.blobs() if name.endswith("instance.dcm")]
+    archive.container.delete_blob(stored_file)
+    stray = uuid.uuid4().hex
+    archive.container.upload_blob(instance_blob(stray), b"not indexed anywhere")
+    code, report = archive.cleanup("--audit")
+    assert code == 1, "a missing file is an operator's problem: non-zero exit"
+    assert report["orphans_removed"] == 1
+    assert report["missing_files"] == ["/".join(uids)]
+    assert not any(stray in name for name in archive.blobs())
+
+
+def test_cleanup_leaves_operations_younger_than_the_grace_period_alone(archive: Archive) -> None:
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    archive.crash_at(archive.azurite.table_port, is_batch, post(make_instance(*uids)))
+    code, report = archive.cleanup("--grace-minutes", "60")
+    assert code == 0 and report["entries_waiting"] == 1 and report["entries_resolved"] == 0
+    assert len(archive.blobs()) == 2 and len(archive.journal()) == 1
