@@ -77,7 +77,9 @@ class Storage:
             "max_block_size": CHUNK,
             "max_single_get_size": CHUNK,
             "max_chunk_get_size": CHUNK,
-            "retry_policy": ExponentialRetry(initial_backoff=0.2, increment_base=1.5, retry_total=RETRIES),
+            "retry_policy": ExponentialRetry(
+                initial_backoff=0.1, increment_base=1.2, retry_total=RETRIES, random_jitter_range=0.2
+            ),
             **settings.timeouts,
         }
         table_options: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": 0.25, **settings.timeouts}

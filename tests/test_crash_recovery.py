@@ -8,83 +8,21 @@ Each test has its own container and tables, so blob and journal counts are exact
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
-from azure.data.tables import TableClient
-from azure.storage.blob import BlobServiceClient, ContainerClient
 from pydicom.uid import generate_uid
 
 from shared.azurite import Azurite
 from shared.storage import instance_blob
-from tests.conftest import REPO, LocalHost
+from tests.archive import Archive
+from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
-from tests.fault_proxy import FaultProxy, Rule
 from tests.helpers import search, store
 
 DICOM_ANY = {"Accept": "application/dicom; transfer-syntax=*"}
-
-
-class Archive:
-    """One isolated archive (its own container and tables) in the session's Azurite."""
-
-    def __init__(self, azurite: Azurite) -> None:
-        self.azurite = azurite
-        self.name = f"t{uuid.uuid4().hex[:12]}"
-        self.settings = {"DICOM_TABLE_PREFIX": self.name, "DICOM_BLOB_CONTAINER": self.name}
-
-    @property
-    def container(self) -> ContainerClient:
-        return BlobServiceClient.from_connection_string(self.azurite.connection_string).get_container_client(self.name)
-
-    def blobs(self) -> list[str]:
-        return sorted(blob.name for blob in self.container.list_blobs())
-
-    def journal(self) -> list[dict]:
-        table = TableClient.from_connection_string(self.azurite.connection_string, f"{self.name}journal")
-        return list(table.list_entities())
-
-    def service(self) -> LocalHost:
-        return LocalHost(self.azurite.connection_string, **self.settings)
-
-    def crash_at(self, port: int, rule: Rule, action: Callable[[str], object]) -> None:
-        """Run `action(url)` on a service whose storage request picked by `rule` hangs; SIGKILL it there."""
-        with FaultProxy(port, rule) as proxy:
-            connection = self.azurite.connection_string.replace(f":{port}/", f":{proxy.port}/")
-            host = LocalHost(connection, **self.settings)
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                request = pool.submit(action, host.url)
-                assert proxy.held.wait(timeout=60), "the request never reached the chosen step"
-                host.process.kill()
-                host.process.wait(timeout=20)
-                with pytest.raises(httpx.TransportError):
-                    request.result(timeout=60)
-
-    def cleanup(self, *options: str) -> tuple[int, dict]:
-        result = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "dicomweb-admin"),
-                "cleanup",
-                "--grace-minutes",
-                "0",
-                "--json",
-                *options,
-            ],
-            env={**os.environ, "DICOM_STORAGE_CONNECTION_STRING": self.azurite.connection_string, **self.settings},
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return result.returncode, json.loads(result.stdout)
 
 
 @pytest.fixture()
