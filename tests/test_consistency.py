@@ -11,6 +11,7 @@ from azure.storage.blob import BlobServiceClient
 from pydicom.uid import generate_uid
 
 from shared.azurite import Azurite
+from tests.archive import Archive
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.fault_proxy import FaultProxy
@@ -76,20 +77,20 @@ def test_failed_index_commit_leaves_nothing_visible_and_no_blob_behind(
     assert blob_count(azurite) == blobs_before
 
 
-def test_concurrent_stores_into_one_study_all_land_with_right_counts(client: httpx.Client, base_url: str) -> None:
-    study, ct, mr = generate_uid(), generate_uid(), generate_uid()
-    files = [make_instance(study, ct if n % 2 else mr, Modality="CT" if n % 2 else "MR") for n in range(24)]
-    with ThreadPoolExecutor(max_workers=12) as pool:
+def test_fifty_concurrent_stores_into_one_study_all_land_with_right_counts(client: httpx.Client, base_url: str) -> None:
+    study, series_uids, modalities = generate_uid(), [generate_uid() for _ in range(3)], ["CT", "MR", "PT"]
+    files = [make_instance(study, series_uids[n % 3], Modality=modalities[n % 3]) for n in range(54)]
+    with ThreadPoolExecutor(max_workers=18) as pool:
         statuses = list(
-            pool.map(lambda data: store(httpx.Client(timeout=60), f"{base_url}/studies", [data]).status_code, files)
+            pool.map(lambda data: store(httpx.Client(timeout=120), f"{base_url}/studies", [data]).status_code, files)
         )
-    assert statuses == [200] * 24
+    assert statuses == [200] * 54
     (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=study, includefield="all")
-    assert values(result, "00201208") == [24]
-    assert values(result, "00201206") == [2]
-    assert values(result, "00080061") == ["CT", "MR"]
+    assert values(result, "00201208") == [54]
+    assert values(result, "00201206") == [3]
+    assert values(result, "00080061") == ["CT", "MR", "PT"]
     series = search(client, f"{base_url}/studies/{study}/series", includefield="NumberOfSeriesRelatedInstances")
-    assert [values(s, "00201209") for s in series] == [[12], [12]]
+    assert [values(s, "00201209") for s in series] == [[18], [18], [18]]
 
 
 def test_concurrent_posts_of_one_instance_store_exactly_one_copy(
@@ -132,3 +133,58 @@ def test_upsert_replaces_atomically_for_concurrent_readers(client: httpx.Client,
         seen = [body for future in reads for body in future.result()]
     allowed = {version[128:] for version in versions}
     assert all(body in allowed for body in seen), "every read is one whole version, never a mix or a gap"
+
+
+def test_concurrent_upserts_of_one_instance_leave_one_complete_version(azurite: Azurite, client: httpx.Client) -> None:
+    archive = Archive(azurite)
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    versions = [make_instance(study, series, sop, StudyDescription=f"v{n}", rows=8 + n, columns=8) for n in range(8)]
+    host = archive.service()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(
+                pool.map(
+                    lambda data: store(httpx.Client(timeout=120), f"{host.url}/v2/studies", [data], method="PUT"),
+                    versions,
+                )
+            )
+        assert [r.status_code for r in statuses] == [200] * 8
+        response = client.get(
+            f"{host.url}/v2/studies/{study}/series/{series}/instances/{sop}",
+            headers={"Accept": "application/dicom; transfer-syntax=*"},
+        )
+        assert response.content[128:] in {v[128:] for v in versions}
+        assert len(archive.blobs()) == 2, "one version's file and metadata; every replaced one removed"
+        assert archive.journal() == []
+        (result,) = search(client, f"{host.url}/v2/studies", StudyInstanceUID=study, includefield="all")
+        assert values(result, "00201208") == [1]
+    finally:
+        host.stop()
+
+
+def test_a_delete_racing_stores_leaves_a_consistent_study(azurite: Azurite, client: httpx.Client) -> None:
+    archive = Archive(azurite)
+    study, series = generate_uid(), generate_uid()
+    host = archive.service()
+    try:
+        assert store(client, f"{host.url}/v2/studies", [make_instance(study, series)]).status_code == 200
+        files = [make_instance(study, series) for _ in range(12)]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            stores = [pool.submit(store, httpx.Client(timeout=120), f"{host.url}/v2/studies", [f]) for f in files]
+            deletion = pool.submit(httpx.Client(timeout=120).delete, f"{host.url}/v2/studies/{study}")
+            assert all(s.result().status_code == 200 for s in stores)
+            assert deletion.result().status_code == 204
+        listed = search(client, f"{host.url}/v2/studies/{study}/instances")
+        studies = search(client, f"{host.url}/v2/studies", StudyInstanceUID=study, includefield="all")
+        if listed:
+            assert values(studies[0], "00201208") == [len(listed)]
+        else:
+            assert studies == []
+        for instance in listed:
+            sop = values(instance, "00080018")[0]
+            url = f"{host.url}/v2/studies/{study}/series/{series}/instances/{sop}"
+            assert client.get(url).status_code == 200
+        assert len(archive.blobs()) == 2 * len(listed), "every file belongs to a listed instance"
+        assert archive.journal() == []
+    finally:
+        host.stop()
