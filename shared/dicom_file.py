@@ -97,11 +97,19 @@ def zero_preamble(file: IO[bytes]) -> None:
 
 
 def parse_instance(file: IO[bytes], size: int, api_version: str, study_in_path: str | None) -> ParsedInstance:
+    """Read the header (never the pixel data); any way the user's bytes break the parser is their 272."""
     zero_preamble(file)
     try:
-        dataset = pydicom.dcmread(file, stop_before_pixels=True, defer_size=4096)
+        return _parse(file, size, api_version, study_in_path)
+    except InstanceFailure:
+        raise
     except Exception as error:
-        raise InstanceFailure(PROCESSING_FAILURE, f"The DICOM file cannot be read: {error}") from error
+        message = str(error)[:300] or type(error).__name__
+        raise InstanceFailure(PROCESSING_FAILURE, f"The DICOM file cannot be read: {message}") from error
+
+
+def _parse(file: IO[bytes], size: int, api_version: str, study_in_path: str | None) -> ParsedInstance:
+    dataset = pydicom.dcmread(file, stop_before_pixels=True, defer_size=4096)
     meta = getattr(dataset, "file_meta", None)
     transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not transfer_syntax:

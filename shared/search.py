@@ -102,8 +102,15 @@ class Query:
 # ---- parsing ----------------------------------------------------------------------------------------
 
 
+# Longest query value accepted: attributes are at most 64 characters (PN 3x64); a UID list may hold hundreds.
+MAX_QUERY_VALUE = 1024
+MAX_UID_LIST = 32 * 1024
+
+
 def parse_query(raw: str, level: Level) -> Query:
     """Percent-decoding and '+' as space come from parse_qsl; keywords are case-sensitive."""
+    if len(raw) > MAX_UID_LIST * 2:
+        raise bad_request(f"The query string is {len(raw)} characters long; at most {MAX_UID_LIST * 2} are accepted.")
     include: set[str] = set()
     include_all, fuzzy = False, False
     limit, offset = DEFAULT_LIMIT, 0
@@ -129,6 +136,11 @@ def parse_query(raw: str, level: Level) -> Query:
             fuzzy = value.lower() == "true"
         else:
             keyword = _searchable(key, level)
+            longest = MAX_UID_LIST if BY_KEYWORD[keyword].vr == "UI" else MAX_QUERY_VALUE
+            if len(value) > longest:
+                raise bad_request(
+                    f"The {keyword} value is {len(value)} characters long; at most {longest} are accepted."
+                )
             if keyword in raw_conditions:
                 raise bad_request(f"The attribute {keyword} is given more than once; give it once.")
             raw_conditions[keyword] = value
