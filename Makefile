@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 
-.PHONY: run test lint install tools bigfile
+.PHONY: run test lint install tools bigfile soak fuzz
 
 # Authentication is OFF for this local, single-user server (see the README to turn it on).
 run: install
@@ -17,6 +17,22 @@ test: install
 GIB ?= 2
 bigfile: install
 	$(BIN)/python -m bench.bigfile --gib $(GIB)
+
+# A few minutes of mixed load; fails on any error or on memory growth (figures in docs/reliability.md).
+SOAK_SECONDS ?= 180
+soak: install
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS) --out bench/results/soak.json
+
+# Coverage-guided fuzzing of each parser for FUZZ_SECONDS (make test runs a short form).
+FUZZ_SECONDS ?= 60
+fuzz: install
+	mkdir -p bench/results
+	for target in multipart media_types query dicom; do \
+		$(BIN)/python -m tests.fuzz_targets $$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -timeout=10 \
+			-artifact_prefix=bench/results/ -print_final_stats=1 > bench/results/fuzz-$$target.log 2>&1 \
+			|| { tail -40 bench/results/fuzz-$$target.log; exit 1; }; \
+		echo "$$target: $$(grep -E '^Done' bench/results/fuzz-$$target.log)"; \
+	done
 
 lint: install
 	$(BIN)/ruff check .

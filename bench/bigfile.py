@@ -10,10 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,7 +21,7 @@ import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from shared.azurite import Azurite, free_port, wait_for_port
+from bench.servers import memory_kib, our_service
 
 REPO = Path(__file__).resolve().parent.parent
 FRAME_SIDE = 1024  # 1024 x 1024 16-bit frames: 2 MiB each
@@ -59,15 +56,6 @@ def write_big_instance(path: Path, size: int) -> tuple[str, str, str, int]:
     return dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID, frames
 
 
-def memory_kib(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0])
-    return fields
-
-
 def chunks_of(path: Path) -> Iterator[bytes]:
     with path.open("rb") as file:
         while chunk := file.read(CHUNK):
@@ -75,20 +63,9 @@ def chunks_of(path: Path) -> Iterator[bytes]:
 
 
 def run(size: int, workdir: Path) -> dict[str, float]:
-    azurite = Azurite(location=workdir / "azurite").start()
-    port = free_port()
-    env = {
-        **os.environ,
-        "DICOM_STORAGE_CONNECTION_STRING": azurite.connection_string,
-        "DICOM_AUTH_ENABLED": "false",
-        "DICOM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "LOG_LEVEL": "WARNING",
-        "TMPDIR": str(workdir),  # where the server spools large parts
-    }
-    server = subprocess.Popen([sys.executable, "-m", "shared.local_host", "--port", str(port)], cwd=REPO, env=env)
-    try:
-        wait_for_port(port, server)
-        base = f"http://127.0.0.1:{port}/v2"
+    with our_service(workdir) as server:
+        base = server.base_url
+        assert server.pid is not None
         path = workdir / "big.dcm"
         study, series, sop, frames = write_big_instance(path, size)
         file_size = path.stat().st_size
@@ -112,22 +89,18 @@ def run(size: int, workdir: Path) -> dict[str, float]:
             frame = client.get(f"{url}/frames/{frames // 2 + 1}", headers={"Accept": "application/octet-stream"})
             assert len(frame.content) == FRAME_SIDE * FRAME_SIDE * 2
         peak = memory_kib(server.pid)["VmHWM"]
-        mib = file_size / 2**20
-        return {
-            "file_mib": round(mib, 1),
-            "store_seconds": round(store_seconds, 1),
-            "store_mib_per_s": round(mib / store_seconds, 1),
-            "retrieve_seconds": round(retrieve_seconds, 1),
-            "retrieve_mib_per_s": round(mib / retrieve_seconds, 1),
-            "server_rss_before_mib": round(baseline / 1024, 1),
-            "server_peak_after_store_mib": round(after_store / 1024, 1),
-            "server_peak_mib": round(peak / 1024, 1),
-            "server_growth_mib": round((peak - baseline) / 1024, 1),
-        }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        azurite.stop()
+    mib = file_size / 2**20
+    return {
+        "file_mib": round(mib, 1),
+        "store_seconds": round(store_seconds, 1),
+        "store_mib_per_s": round(mib / store_seconds, 1),
+        "retrieve_seconds": round(retrieve_seconds, 1),
+        "retrieve_mib_per_s": round(mib / retrieve_seconds, 1),
+        "server_rss_before_mib": round(baseline / 1024, 1),
+        "server_peak_after_store_mib": round(after_store / 1024, 1),
+        "server_peak_mib": round(peak / 1024, 1),
+        "server_growth_mib": round((peak - baseline) / 1024, 1),
+    }
 
 
 def main() -> None:

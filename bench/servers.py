@@ -1,0 +1,56 @@
+"""The servers a benchmark drives: ours (local host on Azurite) and, for comparison, Orthanc."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.azurite import Azurite, free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """Resident (VmRSS) and peak resident (VmHWM) memory of a process, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields
+
+
+@dataclass
+class Server:
+    name: str
+    base_url: str  # with the API version, e.g. http://127.0.0.1:7071/v2
+    pid: int | None  # the process whose memory is reported, when it is visible
+
+
+@contextlib.contextmanager
+def our_service(workdir: Path | None = None, **settings: str) -> Iterator[Server]:
+    """Azurite (on disk in workdir, else in memory) and the local host, both stopped on exit."""
+    azurite = Azurite(location=workdir / "azurite" if workdir else None).start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DICOM_STORAGE_CONNECTION_STRING": azurite.connection_string,
+        "DICOM_AUTH_ENABLED": "false",
+        "DICOM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+        **({"TMPDIR": str(workdir)} if workdir else {}),  # where the server spools large parts
+        **settings,
+    }
+    server = subprocess.Popen([sys.executable, "-m", "shared.local_host", "--port", str(port)], cwd=REPO, env=env)
+    try:
+        wait_for_port(port, server)
+        yield Server("ours", f"http://127.0.0.1:{port}/v2", server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        azurite.stop()
