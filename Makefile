@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 
-.PHONY: run test lint install tools bigfile soak fuzz
+.PHONY: run test lint install tools bigfile soak fuzz bench orthanc
 
 # Authentication is OFF for this local, single-user server (see the README to turn it on).
 run: install
@@ -17,6 +17,18 @@ test: install
 GIB ?= 2
 bigfile: install
 	$(BIN)/python -m bench.bigfile --gib $(GIB)
+
+# Benchmark (not part of make test): STOW/WADO/QIDO scenarios and QIDO at two archive sizes; PEER=orthanc runs
+# the same against Orthanc (installed from Debian if missing) and prints the ratios. Figures: bench/results/.
+SMALL ?= 2000
+LARGE ?= 20000
+REQUESTS ?= 200
+bench: install $(if $(PEER),orthanc)
+	$(BIN)/python -m bench.run --small $(SMALL) --large $(LARGE) --requests $(REQUESTS) $(if $(PEER),--peer $(PEER))
+
+orthanc:
+	@command -v Orthanc >/dev/null && test -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb)
 
 # A few minutes of mixed load; fails on any error or on memory growth (figures in docs/reliability.md).
 SOAK_SECONDS ?= 180

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,3 +56,39 @@ def our_service(workdir: Path | None = None, **settings: str) -> Iterator[Server
         server.terminate()
         server.wait(timeout=30)
         azurite.stop()
+
+
+ORTHANC_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+def orthanc_installed() -> bool:
+    return shutil.which("Orthanc") is not None and ORTHANC_PLUGIN.exists()
+
+
+@contextlib.contextmanager
+def orthanc(workdir: Path) -> Iterator[Server]:
+    """Orthanc with its DICOMweb plugin, storing under workdir. It listens on every interface (it has no
+    bind-address option), so callers run it inside a network namespace of their own (see bench.run)."""
+    port = free_port()
+    config = {
+        "Name": "bench",
+        "StorageDirectory": str(workdir / "orthanc-storage"),
+        "IndexDirectory": str(workdir / "orthanc-index"),
+        "HttpPort": port,
+        "DicomServerEnabled": False,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "StorageCompression": False,
+        "Plugins": [str(ORTHANC_PLUGIN)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
+    }
+    (workdir / "orthanc.json").write_text(json.dumps(config))
+    log = (workdir / "orthanc.log").open("w")
+    process = subprocess.Popen(["Orthanc", str(workdir / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process)
+        yield Server("orthanc", f"http://127.0.0.1:{port}/dicom-web", process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
