@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .index import delete_chunk, list_instances
-from .journal import DELETE, GRACE, STORE, Entry, Item, close_entry, items_of
+from .journal import DELETE, GRACE, STORE, Entry, Item, close_entries
 from .storage import Storage, get_storage, instance_blob
 
 log = logging.getLogger(__name__)
@@ -38,17 +38,16 @@ async def cleanup(storage: Storage, grace: timedelta = GRACE, audit: bool = Fals
     cutoff = datetime.now(UTC) - grace
     open_versions: set[str] = set()
     async for entity in storage.journal.list_entities():
-        items = items_of(entity)
+        entry = Entry.from_entity(entity)
         if entity.metadata["timestamp"] > cutoff:
             report.entries_waiting += 1
-            open_versions.update(item.version for item in items)
+            open_versions.update(item.version for item in entry.items)
             continue
-        entry = Entry(entity["PartitionKey"], entity["RowKey"], items, opened=0)
         if await _resolve(storage, entry, report):
-            await close_entry(storage, entry)
+            await close_entries(storage, [entry])
             report.entries_resolved += 1
         else:
-            open_versions.update(item.version for item in items)
+            open_versions.update(item.version for item in entry.items)
     if audit:
         await _audit(storage, cutoff, open_versions, report)
     log.info("cleanup %s", report.summary())

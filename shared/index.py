@@ -48,7 +48,7 @@ from .dicom_json import (
     subset,
 )
 from .errors import DicomWebError
-from .journal import DELETE, Entry, Item, add_items, close_entry, open_entry
+from .journal import DELETE, Entry, Item, add_items, close_entries, open_entry
 from .storage import Storage
 
 STUDY_ROW = "A"
@@ -180,13 +180,17 @@ async def list_instances(
     if series is not None and sop is not None:
         entity = await get_row(storage, study, instance_row(series, sop))
         return [InstanceRecord.from_entity(entity)] if entity else []
+    rows = await list_instance_rows(storage, study, series)
+    return sorted((InstanceRecord.from_entity(row) for row in rows), key=_instance_order)
+
+
+async def list_instance_rows(storage: Storage, study: str, series: str | None = None) -> list[dict]:
     prefix = f"C|{series}|" if series else "C|"
-    rows = await storage.query(
+    return await storage.query(
         storage.studies,
         "PartitionKey eq @study and RowKey ge @lower and RowKey lt @upper",
         {"study": study, "lower": prefix, "upper": _prefix_upper_bound(prefix)},
     )
-    return sorted((InstanceRecord.from_entity(row) for row in rows), key=_instance_order)
 
 
 def _instance_order(record: InstanceRecord) -> tuple:
@@ -261,64 +265,132 @@ class CommitDeadlinePassed(Exception):
     """The store took so long that cleanup may already be rolling its version back."""
 
 
-async def commit_instance(storage: Storage, item: ParsedInstance, entry: Entry, upsert: bool) -> InstanceRecord | None:
-    """Make a stored blob visible; returns the record it replaced (PUT) so its blob can be removed.
+@dataclass
+class Commit:
+    """One staged instance to make visible; the outcome is filled in by commit_instances."""
 
-    The version committed is the journal entry's; a replaced version is added to the entry first.
-    """
-    study, series, sop = item.study_uid, item.series_uid, item.sop_uid
-    blob = entry.items[0].version
+    item: ParsedInstance
+    entry: Entry  # its journal entry; the version committed is the entry's first item
+    replaced: InstanceRecord | None = None
+    error: Exception | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.item.series_uid, self.item.sop_uid
+
+
+async def commit_instances(storage: Storage, commits: list[Commit], upsert: bool) -> None:
+    """Make stored blobs visible: a study's instances together, in as few entity-group transactions as fit."""
+    pending = list(commits)
+    while pending:
+        group, pending = _next_group(pending)
+        await _commit_group(storage, group, upsert)
+
+
+def _next_group(pending: list[Commit]) -> tuple[list[Commit], list[Commit]]:
+    """Instances of the first pending one's study, each SOP once, within one transaction's 100 operations."""
+    study = pending[0].item.study_uid
+    group: list[Commit] = []
+    series: set[str] = set()
+    rest: list[Commit] = []
+    for commit in pending:
+        grows = 0 if commit.item.series_uid in series else 1
+        fits = len(group) + len(series) + grows + 1 <= TRANSACTION_LIMIT
+        if commit.item.study_uid == study and fits and all(c.key != commit.key for c in group):
+            group.append(commit)
+            series.add(commit.item.series_uid)
+        else:
+            rest.append(commit)
+    return group, rest
+
+
+async def _existing_rows(storage: Storage, study: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    if len(keys) == 1:
+        row = await get_row(storage, study, instance_row(*keys[0]))
+        return {keys[0]: row} if row else {}
+    wanted = set(keys)
+    found = await asyncio.gather(*(list_instance_rows(storage, study, s) for s in sorted({s for s, _ in keys})))
+    rows = {tuple(row["RowKey"].split("|")[1:]): row for series_rows in found for row in series_rows}
+    return {key: row for key, row in rows.items() if key in wanted}
+
+
+async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> None:
+    study = group[0].item.study_uid
     for attempt in range(MAX_ATTEMPTS):
-        if entry.past_deadline():
-            raise CommitDeadlinePassed()
+        for commit in group:
+            if commit.error is None and commit.entry.past_deadline():
+                commit.error = CommitDeadlinePassed()
+        live = [c for c in group if c.error is None]
+        if not live:
+            return
         (study_row, series_rows), existing = await asyncio.gather(
-            read_study_rows(storage, study), get_row(storage, study, instance_row(series, sop))
+            read_study_rows(storage, study), _existing_rows(storage, study, [c.key for c in live])
         )
-        if existing is not None and not upsert:
-            raise AlreadyStored()
-        if existing is not None:
-            await add_items(storage, entry, [Item(study, series, sop, existing["Blob"])])
-        updated = now_stamp()
-        old_study_attrs = json.loads(study_row["Attrs"]) if study_row else {}
-        study_attrs = merge_attrs(old_study_attrs, subset(item.metadata, stored_tags(Level.STUDY)))
-        old_series = series_rows.get(series)
-        old_series_attrs = json.loads(old_series["Attrs"]) if old_series else {}
-        series_attrs = merge_attrs(old_series_attrs, subset(item.metadata, stored_tags(Level.SERIES)))
-        count = (int(old_series["Instances"]) if old_series else 0) + (0 if existing else 1)
-        new_series = _series_entity(study, series, series_attrs, count, updated)
-        new_study = _study_entity(study, study_attrs, {**series_rows, series: new_series}, updated)
-        record = InstanceRecord(
-            study,
-            series,
-            sop,
-            blob,
-            item.transfer_syntax,
-            item.size,
-            item.frames,
-            subset(item.metadata, stored_tags(Level.INSTANCE)),
-            updated,
-            encapsulated=item.encapsulated,
-            bulk=item.bulk,
+        for commit in live:
+            if commit.key in existing and not upsert:
+                commit.error = AlreadyStored()
+        live = [c for c in live if c.error is None]
+        if not live:
+            return
+        replacing = [c for c in live if c.key in existing]
+        await asyncio.gather(
+            *(add_items(storage, c.entry, [Item(study, *c.key, existing[c.key]["Blob"])]) for c in replacing)
         )
-        pointers = _changed_pointers(Level.STUDY, study, old_study_attrs, study_attrs, study_row is None)
-        pointers += _changed_pointers(Level.SERIES, f"{study}|{series}", old_series_attrs, series_attrs, False)
-        if existing is None:
-            pointers += _changed_pointers(Level.INSTANCE, f"{study}|{series}|{sop}", {}, record.attrs, False)
+        operations, pointers = _group_changes(study, live, study_row, series_rows, existing)
         await write_pointers(storage, pointers)
-        operations = [
-            _op(new_study, study_row),
-            _op(new_series, old_series),
-            _op(record.to_entity(), existing),
-        ]
         try:
             await storage.studies.submit_transaction(operations)
         except Exception as error:
             if not _is_conflict(error):
-                raise
+                for commit in live:
+                    commit.error = error
+                return
             await _backoff(attempt)
             continue
-        return InstanceRecord.from_entity(existing) if existing else None
-    raise _too_busy()
+        for commit in live:
+            row = existing.get(commit.key)
+            commit.replaced = InstanceRecord.from_entity(row) if row else None
+        return
+    for commit in group:
+        commit.error = commit.error or _too_busy()
+
+
+def _group_changes(
+    study: str, live: list[Commit], study_row: dict | None, series_rows: dict[str, dict], existing: dict
+) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """The transaction's operations (study, series, instance rows) and the lookup pointers they need."""
+    updated = now_stamp()
+    old_study_attrs = json.loads(study_row["Attrs"]) if study_row else {}
+    study_attrs = old_study_attrs
+    for commit in live:
+        study_attrs = merge_attrs(study_attrs, subset(commit.item.metadata, stored_tags(Level.STUDY)))
+    pointers = _changed_pointers(Level.STUDY, study, old_study_attrs, study_attrs, study_row is None)
+    new_series_rows = dict(series_rows)
+    operations: list[tuple] = []
+    for series in sorted({c.item.series_uid for c in live}):
+        members = [c for c in live if c.item.series_uid == series]
+        old_series = series_rows.get(series)
+        old_attrs = json.loads(old_series["Attrs"]) if old_series else {}
+        attrs = old_attrs
+        for commit in members:
+            attrs = merge_attrs(attrs, subset(commit.item.metadata, stored_tags(Level.SERIES)))
+        count = (int(old_series["Instances"]) if old_series else 0) + sum(c.key not in existing for c in members)
+        new_series_rows[series] = _series_entity(study, series, attrs, count, updated)
+        operations.append(_op(new_series_rows[series], old_series))
+        pointers += _changed_pointers(Level.SERIES, f"{study}|{series}", old_attrs, attrs, False)
+    for commit in live:
+        item = commit.item
+        record = InstanceRecord(
+            study, item.series_uid, item.sop_uid, commit.entry.items[0].version, item.transfer_syntax, item.size,
+            item.frames, subset(item.metadata, stored_tags(Level.INSTANCE)), updated,
+            encapsulated=item.encapsulated, bulk=item.bulk,
+        )  # fmt: skip
+        operations.append(_op(record.to_entity(), existing.get(commit.key)))
+        if commit.key not in existing:
+            pointers += _changed_pointers(Level.INSTANCE, f"{study}|{item.series_uid}|{item.sop_uid}", {}, record.attrs,
+                                          False)  # fmt: skip
+    operations.insert(0, _op(_study_entity(study, study_attrs, new_series_rows, updated), study_row))
+    return operations, pointers
 
 
 # ---- deleting -------------------------------------------------------------------------------------
@@ -351,7 +423,7 @@ async def delete_instances(storage: Storage, records: list[InstanceRecord]) -> l
         entry = await open_entry(storage, DELETE, _items(chunk))
         removed = await delete_chunk(storage, chunk, entry)
         if not await storage.delete_versions(*(record.blob for record in removed)):
-            await close_entry(storage, entry)
+            await close_entries(storage, [entry])
         deleted += removed
     return deleted
 

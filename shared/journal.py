@@ -6,6 +6,7 @@ cleanup resolves with one rule: a version's blobs stay exactly when the index po
 delete that was asked for is finished.
 
 Table `<prefix>journal` holds only operations in flight (or interrupted), so cleanup reads it whole.
+The entries of one request share a partition, so they are closed together in one transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DELETE = "delete"
 # committing after COMMIT_DEADLINE, well inside GRACE, so cleanup never removes a version a store commits.
 GRACE = timedelta(hours=1)
 COMMIT_DEADLINE = timedelta(minutes=30)
+TRANSACTION_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class Item:
 
 @dataclass
 class Entry:
-    id: str
+    request: str  # PartitionKey: the request that opened it
+    id: str  # RowKey
     kind: str
     items: list[Item]
     opened: float  # time.monotonic() when written, for the commit deadline
@@ -49,18 +52,24 @@ class Entry:
     def past_deadline(self) -> bool:
         return time.monotonic() - self.opened > COMMIT_DEADLINE.total_seconds()
 
+    @classmethod
+    def from_entity(cls, entity: dict) -> Entry:
+        items = [Item(*values) for values in json.loads(entity["Items"])]
+        return cls(entity["PartitionKey"], entity["RowKey"], entity["Kind"], items, opened=0)
+
 
 def _entity(entry: Entry) -> dict:
     items = [[i.study, i.series, i.sop, i.version] for i in entry.items]
-    return {"PartitionKey": entry.id, "RowKey": entry.kind, "Items": json.dumps(items, separators=(",", ":"))}
+    return {"PartitionKey": entry.request, "RowKey": entry.id, "Kind": entry.kind,
+            "Items": json.dumps(items, separators=(",", ":"))}  # fmt: skip
 
 
-def items_of(entity: dict) -> list[Item]:
-    return [Item(*values) for values in json.loads(entity["Items"])]
+def new_request_id() -> str:
+    return uuid.uuid4().hex
 
 
-async def open_entry(storage: Storage, kind: str, items: list[Item]) -> Entry:
-    entry = Entry(uuid.uuid4().hex, kind, list(items), time.monotonic())
+async def open_entry(storage: Storage, kind: str, items: list[Item], request: str | None = None) -> Entry:
+    entry = Entry(request or new_request_id(), uuid.uuid4().hex, kind, list(items), time.monotonic())
     await storage.journal.create_entity(_entity(entry))
     return entry
 
@@ -73,9 +82,18 @@ async def add_items(storage: Storage, entry: Entry, items: list[Item]) -> None:
         await storage.journal.upsert_entity(_entity(entry), mode=UpdateMode.REPLACE)
 
 
-async def close_entry(storage: Storage, entry: Entry) -> None:
-    """The operation ended; a failure here only leaves work for cleanup, which resolves it the same way."""
-    try:
-        await storage.journal.delete_entity(entry.id, entry.kind)
-    except Exception:
-        log.warning("journal entry %s left open for cleanup", entry.id, exc_info=True)
+async def close_entries(storage: Storage, entries: list[Entry]) -> None:
+    """The operations ended; a failure here only leaves work for cleanup, which resolves it the same way."""
+    by_request: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_request.setdefault(entry.request, []).append(entry)
+    for request, group in by_request.items():
+        for start in range(0, len(group), TRANSACTION_LIMIT):
+            chunk = group[start : start + TRANSACTION_LIMIT]
+            try:
+                if len(chunk) == 1:
+                    await storage.journal.delete_entity(request, chunk[0].id)
+                else:
+                    await storage.journal.submit_transaction([("delete", _entity(e)) for e in chunk])
+            except Exception:
+                log.warning("journal entries of %s left open for cleanup", request, exc_info=True)

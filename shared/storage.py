@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
@@ -70,6 +71,15 @@ def metadata_blob(version: str) -> str:
     return f"{version[:2]}/{version}/metadata.json"
 
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+
+
+def _environment_options() -> dict[str, Any]:
+    """Read proxy settings from the environment only when there are some: with them on, aiohttp looks for a
+    .netrc file on every request (profiled: 8% of a store's CPU)."""
+    return {} if any(os.environ.get(name) for name in PROXY_VARIABLES) else {"use_env_settings": False}
+
+
 class Storage:
     def __init__(self, settings: Settings) -> None:
         options: dict[str, Any] = {
@@ -81,8 +91,10 @@ class Storage:
                 initial_backoff=0.1, increment_base=1.2, retry_total=RETRIES, random_jitter_range=0.2
             ),
             **settings.timeouts,
+            **_environment_options(),
         }
-        table_options: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": 0.25, **settings.timeouts}
+        table_options: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": 0.25, **settings.timeouts,
+                                         **_environment_options()}  # fmt: skip
         if settings.connection_string:
             blob_service = BlobServiceClient.from_connection_string(settings.connection_string, **options)
             table_service = TableServiceClient.from_connection_string(settings.connection_string, **table_options)

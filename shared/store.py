@@ -18,8 +18,8 @@ from .config import Settings
 from .dicom_file import ALREADY_EXISTS, PROCESSING_FAILURE, InstanceFailure, ParsedInstance, parse_instance
 from .errors import DicomWebError, storage_unavailable, unsupported_media_type
 from .http import DICOM_JSON, check_version, note, require_json_accept
-from .index import AlreadyStored, commit_instance
-from .journal import STORE, Entry, Item, close_entry, open_entry
+from .index import AlreadyStored, Commit, commit_instances
+from .journal import STORE, Entry, Item, close_entries, new_request_id, open_entry
 from .mediatypes import parse_media_type
 from .multipart import Part, read_parts, spool_body
 from .storage import Storage, get_storage, instance_blob, is_outage, metadata_blob
@@ -53,25 +53,26 @@ async def store(request: Request, version: str, study: str | None = None, upsert
     require_json_accept(request)
     parts = _parts(request)
     storage = await get_storage()
+    journal_request = new_request_id()
     staged: list[Staged] = []
     outcomes: list[Outcome | Staged] = []
     try:
         async for part in parts:
             try:
                 _check_part_type(part)
-                outcomes.append(await _stage(storage, part, api, study_in_path))
+                outcomes.append(await _stage(storage, part, api, study_in_path, journal_request))
             finally:
                 part.close()
             if isinstance(outcomes[-1], Staged):
                 staged.append(outcomes[-1])
     except BaseException:
         # A bad part or a broken body fails the whole request: remove what was already uploaded.
-        for done in staged:
-            await _release(storage, done.entry, done.version)
+        await _release(storage, [(s.entry, [s.version]) for s in staged])
         raise
     if not outcomes:
         return Response(status_code=204)
-    results = [o if isinstance(o, Outcome) else await _commit(storage, o, upsert) for o in outcomes]
+    committed = await _commit(storage, staged, upsert)
+    results = [o if isinstance(o, Outcome) else committed[id(o)] for o in outcomes]
     stored = sum(1 for r in results if r.failure is None)
     note(instances_stored=stored, instances_failed=len(results) - stored,
          bytes_in=sum(s.item.size for s in staged))  # fmt: skip
@@ -114,7 +115,9 @@ def _check_part_type(part: Part) -> None:
         )
 
 
-async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | None) -> Outcome | Staged:
+async def _stage(
+    storage: Storage, part: Part, api: str, study_in_path: str | None, journal_request: str
+) -> Outcome | Staged:
     """Parse and upload one instance; it stays invisible (no index row) until committed.
 
     The journal names the version before any byte of it is written, so a crash leaves no orphan.
@@ -128,14 +131,15 @@ async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | No
     part.file.seek(0)
     entry = None
     try:
-        entry = await open_entry(storage, STORE, [Item(item.study_uid, item.series_uid, item.sop_uid, version)])
+        journaled = Item(item.study_uid, item.series_uid, item.sop_uid, version)
+        entry = await open_entry(storage, STORE, [journaled], journal_request)
         await asyncio.gather(
             storage.upload(instance_blob(version), part.file, part.size, DICOM),
             storage.upload(metadata_blob(version), metadata_json, len(metadata_json), DICOM_JSON),
         )
     except Exception as error:
         if entry is not None:
-            await _release(storage, entry, version)
+            await _release(storage, [(entry, [version])])
         if is_outage(error):  # nothing of this request is committed yet: the client can simply retry
             raise storage_unavailable() from error
         failure = InstanceFailure(
@@ -145,10 +149,10 @@ async def _stage(storage: Storage, part: Part, api: str, study_in_path: str | No
     return Staged(item, version, entry)
 
 
-async def _release(storage: Storage, entry: Entry, *versions: str) -> None:
-    """Remove versions that are not kept; the journal entry closes only once they are gone (else cleanup)."""
-    if not await storage.delete_versions(*versions):
-        await close_entry(storage, entry)
+async def _release(storage: Storage, owned: list[tuple[Entry, list[str]]]) -> None:
+    """Remove versions that are not kept; an entry closes only once its versions are gone (else cleanup)."""
+    failed = await asyncio.gather(*(storage.delete_versions(*versions) for _, versions in owned))
+    await close_entries(storage, [entry for (entry, _), left in zip(owned, failed, strict=True) if not left])
 
 
 def _identity(part: Part) -> tuple[str | None, str | None]:
@@ -161,29 +165,33 @@ def _identity(part: Part) -> tuple[str | None, str | None]:
         return None, None
 
 
-async def _commit(storage: Storage, staged: Staged, upsert: bool) -> Outcome:
-    item = staged.item
-    outcome = Outcome(item.sop_class_uid, item.sop_uid, item.study_uid, item.series_uid,
-                      warnings=item.warnings, comments=item.comments)  # fmt: skip
-    try:
-        replaced = await commit_instance(storage, item, staged.entry, upsert)
-    except AlreadyStored:
-        await _release(storage, staged.entry, staged.version)
-        outcome.failure = InstanceFailure(
-            ALREADY_EXISTS,
-            "An instance with the same Study, Series and SOP Instance UIDs is already stored; use PUT to replace it.",
-        )
-        return outcome
-    except Exception as error:
-        await _release(storage, staged.entry, staged.version)
-        if isinstance(error, DicomWebError) and error.status == 503:
-            raise
-        outcome.failure = InstanceFailure(
-            PROCESSING_FAILURE, f"The index could not be updated: {type(error).__name__}."
-        )
-        return outcome
-    await _release(storage, staged.entry, *([replaced.blob] if replaced else []))
-    return outcome
+async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[int, Outcome]:
+    """Commit every staged instance (a study's together), then remove what is not kept, in one pass."""
+    commits = [Commit(s.item, s.entry) for s in staged]
+    await commit_instances(storage, commits, upsert)
+    if commits and all(c.error is not None for c in commits):
+        busy = next((c.error for c in commits if isinstance(c.error, DicomWebError) or is_outage(c.error)), None)
+        if busy is not None:  # nothing of this request was committed: the client can simply retry
+            await _release(storage, [(s.entry, [s.version]) for s in staged])
+            raise busy if isinstance(busy, DicomWebError) else storage_unavailable() from busy
+    outcomes: dict[int, Outcome] = {}
+    owned: list[tuple[Entry, list[str]]] = []
+    for done, commit in zip(staged, commits, strict=True):
+        item = done.item
+        outcome = Outcome(item.sop_class_uid, item.sop_uid, item.study_uid, item.series_uid,
+                          warnings=item.warnings, comments=item.comments)  # fmt: skip
+        if isinstance(commit.error, AlreadyStored):
+            outcome.failure = InstanceFailure(ALREADY_EXISTS, "An instance with the same Study, Series and SOP "
+                                              "Instance UIDs is already stored; use PUT to replace it.")  # fmt: skip
+        elif commit.error is not None:
+            outcome.failure = InstanceFailure(
+                PROCESSING_FAILURE, f"The index could not be updated: {type(commit.error).__name__}."
+            )
+        removed = [done.version] if commit.error else [commit.replaced.blob] if commit.replaced else []
+        owned.append((done.entry, removed))
+        outcomes[id(done)] = outcome
+    await _release(storage, owned)
+    return outcomes
 
 
 def _uid(value: str | None) -> dict[str, Any]:

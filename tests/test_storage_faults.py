@@ -65,19 +65,35 @@ def test_a_store_whose_upload_fails_answers_503_stores_nothing_and_succeeds_on_r
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_a_store_whose_index_commit_fails_reports_272_keeps_no_file_and_succeeds_on_retry(
+def test_a_store_whose_index_commit_fails_answers_503_keeps_no_file_and_succeeds_on_retry(
     archive: Archive, faulty, client: httpx.Client, fault: str
 ) -> None:
     host, _, tables = faulty
     uids = (generate_uid(), generate_uid(), generate_uid())
     data = make_instance(*uids)
     tables.rule = on("POST", "$batch", fault)
-    response = store(client, f"{host.url}/v2/studies", [data])
-    assert response.status_code == 409 and failure_reasons(response) == [272]
+    assert_unavailable(store(client, f"{host.url}/v2/studies", [data]))
     assert search(client, f"{host.url}/v2/studies", StudyInstanceUID=uids[0]) == []
     assert archive.blobs() == [] and archive.journal() == []
     tables.rule = never
     assert store(client, f"{host.url}/v2/studies", [data]).status_code == 200
+
+
+def test_a_study_that_fails_to_commit_gets_272_while_the_other_study_of_the_request_is_stored(
+    archive: Archive, faulty, client: httpx.Client
+) -> None:
+    host, _, tables = faulty
+    first, second = make_instance(), make_instance()
+    batches = iter(range(1000))
+    tables.rule = lambda method, path: "503" if "$batch" in path and next(batches) > 0 else None
+    response = store(client, f"{host.url}/v2/studies", [first, second])
+    assert response.status_code == 202
+    assert failure_reasons(response) == [272]
+    assert len(response.json()["00081199"]["Value"]) == 1
+    assert len(archive.blobs()) == 2, "the stored instance's file and metadata; the failed one's removed"
+    tables.rule = never
+    archive.cleanup()  # journal entries whose closing met the fault too
+    assert len(archive.blobs()) == 2 and archive.journal() == []
 
 
 @pytest.mark.parametrize("fault", FAULTS)
