@@ -303,8 +303,16 @@ def _can_drive(condition: Condition) -> bool:
 
 
 def _choose_driver(conditions: list[Condition]) -> Condition | None:
+    """The most selective indexed condition. A date bounded on both sides beats a modality, whose partition
+    grows with the archive (a viewer's "CT studies of today")."""
     by_keyword = {c.attribute.keyword: c for c in conditions if _can_drive(c)}
-    return next((by_keyword[k] for k in DRIVER_ORDER if k in by_keyword), None)
+    driver = next((by_keyword[k] for k in DRIVER_ORDER if k in by_keyword), None)
+    if driver is not None and driver.attribute.keyword in ("Modality", "ModalitiesInStudy"):
+        bounded = [
+            c for c in by_keyword.values() if c.attribute.vr == "DA" and (not c.is_range or (c.lower and c.upper))
+        ]
+        return bounded[0] if bounded else driver
+    return driver
 
 
 # ---- reading candidates -------------------------------------------------------------------------

@@ -94,3 +94,11 @@ def test_point_lookup_by_uid_reads_one_row(client: httpx.Client, base_url: str, 
     store(client, f"{base_url}/studies", [make_instance(study)])
     matches, read = entities_read(client, f"{base_url}/studies", StudyInstanceUID=study)
     assert (matches, read) == (1, 1)
+
+
+def test_a_bounded_date_drives_rather_than_a_modality_every_study_shares(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
+    response = client.get(f"{base_url}/studies", params={"ModalitiesInStudy": "CT", "StudyDate": archive["StudyDate"]})
+    assert response.status_code == 204, "the targets are not CT"
+    assert int(response.headers["X-Table-Entities-Read"]) <= 2 * TARGETS, "not one pointer per CT study"
