@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 import aiohttp
@@ -33,6 +34,7 @@ class FaultProxy:
         self.rule = rule
         self.port = free_port()
         self.faults = 0
+        self.requests: Counter[str] = Counter()  # forwarded requests by method: what an operation costs
         self.held = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -79,6 +81,7 @@ class FaultProxy:
             await asyncio.Event().wait()  # until the caller goes away
         if fault == "slow":
             await asyncio.sleep(SLOW_SECONDS)
+        self.requests[request.method] += 1
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with self._session.request(
             request.method,
