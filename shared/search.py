@@ -158,10 +158,15 @@ def _tag(keyword: str) -> str:
 
 
 def _integer(name: str, value: str, low: int, high: int | None) -> int:
-    if not value.strip().isdigit() or int(value) < low or (high is not None and int(value) > high):
+    """ASCII digits only: str.isdigit() also accepts '²' and str.strip() removes control characters,
+    both of which int() then refuses (atheris found `offset=%1C2` answering 500)."""
+    digits = value.strip(" ")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 9) or not (
+        low <= int(digits) and (high is None or int(digits) <= high)
+    ):
         bounds = f"{low} to {high}" if high is not None else f"{low} or more"
         raise bad_request(f"{name} must be a whole number from {bounds}; got '{value[:20]}'.")
-    return int(value)
+    return int(digits)
 
 
 def _searchable(name: str, level: Level) -> str:

@@ -218,6 +218,14 @@ def test_odata_injection_in_query_values_finds_nothing_and_breaks_nothing(
         assert response.status_code in (204, 400), (keyword, response.status_code)
 
 
+@pytest.mark.parametrize("value", ["\x1c2", "\u00b2", "1" * 40, "-1", " 5 x"])
+def test_limit_and_offset_that_are_not_plain_numbers_are_a_400(client: httpx.Client, base_url: str, value: str) -> None:
+    for name in ("limit", "offset"):
+        response = client.get(f"{base_url}/studies", params={name: value})
+        assert response.status_code == 400, (name, value)
+        assert "whole number" in response.json()["detail"]
+
+
 def test_an_oversize_query_value_is_a_400_naming_the_limit(client: httpx.Client, base_url: str) -> None:
     response = client.get(f"{base_url}/studies", params={"PatientID": "A" * 20_000})
     assert response.status_code == 400
