@@ -304,14 +304,29 @@ def _next_group(pending: list[Commit]) -> tuple[list[Commit], list[Commit]]:
     return group, rest
 
 
-async def _existing_rows(storage: Storage, study: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-    if len(keys) == 1:
-        row = await get_row(storage, study, instance_row(*keys[0]))
-        return {keys[0]: row} if row else {}
+async def _read_for_commit(
+    storage: Storage, study: str, keys: list[tuple[str, str]]
+) -> tuple[dict | None, dict[str, dict], dict[tuple[str, str], dict]]:
+    """The study row, its series rows and the rows of the committing instances that already exist."""
+    if len(keys) == 1:  # the common case, one query: study and series rows, and the instance's own row
+        rows = await storage.query(
+            storage.studies,
+            "PartitionKey eq @study and (RowKey lt @series_end or RowKey eq @row )",
+            {"study": study, "series_end": "C", "row": instance_row(*keys[0])},
+        )
+    else:
+        found = await asyncio.gather(
+            storage.query(
+                storage.studies, "PartitionKey eq @study and RowKey lt @upper", {"study": study, "upper": "C"}
+            ),
+            *(list_instance_rows(storage, study, series) for series in sorted({s for s, _ in keys})),
+        )
+        rows = [row for part in found for row in part]
     wanted = set(keys)
-    found = await asyncio.gather(*(list_instance_rows(storage, study, s) for s in sorted({s for s, _ in keys})))
-    rows = {tuple(row["RowKey"].split("|")[1:]): row for series_rows in found for row in series_rows}
-    return {key: row for key, row in rows.items() if key in wanted}
+    study_row = next((row for row in rows if row["RowKey"] == STUDY_ROW), None)
+    series_rows = {row["RowKey"][2:]: row for row in rows if row["RowKey"].startswith("B|")}
+    instance_rows = {tuple(row["RowKey"].split("|")[1:]): row for row in rows if row["RowKey"].startswith("C|")}
+    return study_row, series_rows, {key: row for key, row in instance_rows.items() if key in wanted}
 
 
 async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> None:
@@ -323,9 +338,7 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> 
         live = [c for c in group if c.error is None]
         if not live:
             return
-        (study_row, series_rows), existing = await asyncio.gather(
-            read_study_rows(storage, study), _existing_rows(storage, study, [c.key for c in live])
-        )
+        study_row, series_rows, existing = await _read_for_commit(storage, study, [c.key for c in live])
         for commit in live:
             if commit.key in existing and not upsert:
                 commit.error = AlreadyStored()
