@@ -329,8 +329,9 @@ def chart(results: list[Result], peer: str | None, path: Path) -> None:
 
 def report(results: list[Result], peer: str | None, small: int, large: int, out: Path, context: dict) -> str:
     out.mkdir(parents=True, exist_ok=True)
+    skipped = f"\nNo scenario deletes: {peer}'s DICOMweb plugin has no DELETE.\n" if peer == "orthanc" else ""
     text = (
-        f"Benchmark run {context['when']} on {context['machine']}\n\n{table(results, peer)}\n\n"
+        f"Benchmark run {context['when']} on {context['machine']}\n{skipped}\n{table(results, peer)}\n\n"
         f"QIDO cost as the archive grows from {small} to {large} instances:\n\n{scaling(results, small, large)}\n"
     )
     (out / "bench.json").write_text(json.dumps({"context": context, "results": [asdict(r) for r in results]}, indent=1))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import string
 import time
@@ -50,6 +51,8 @@ from .dicom_json import (
 from .errors import DicomWebError
 from .journal import DELETE, Entry, Item, add_items, close_entries, open_entry
 from .storage import Storage
+
+log = logging.getLogger(__name__)
 
 STUDY_ROW = "A"
 MAX_ATTEMPTS = 30
@@ -96,6 +99,7 @@ class InstanceRecord:
     etag: str | None = None
     encapsulated: EncapsulatedLayout | None = None
     bulk: dict[str, tuple[int, int]] = field(default_factory=dict)
+    written: datetime | None = None  # the row's Timestamp (server time)
 
     @classmethod
     def from_entity(cls, entity: dict[str, Any]) -> InstanceRecord:
@@ -117,6 +121,7 @@ class InstanceRecord:
             etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
             encapsulated=_encapsulated_from(entity.get("Encapsulated")),
             bulk={tag: (r[0], r[1]) for tag, r in json.loads(entity.get("Bulk") or "{}").items()},
+            written=_timestamp(entity),
         )
 
     def to_entity(self) -> dict[str, Any]:
@@ -471,16 +476,59 @@ async def delete_chunk(storage: Storage, chunk: list[InstanceRecord], entry: Ent
             operations.append(("delete", study_row, _if_unchanged(study_row)))
         try:
             await storage.studies.submit_transaction(operations)
-            return chunk
         except Exception as error:
             if not _is_conflict(error):
                 raise
+        else:
+            emptied = [row for series, row in series_rows.items() if series not in remaining]
+            await _drop_pointers_of(storage, chunk, None if remaining else study_row, emptied)
+            return chunk
         # Someone changed the study meanwhile: re-read what we are deleting (it may be gone or replaced).
         fresh = await asyncio.gather(*(list_instances(storage, r.study, r.series, r.sop) for r in chunk))
         chunk = [found[0] for found in fresh if found]
         await add_items(storage, entry, _items(chunk))
         await _backoff(attempt)
     raise _too_busy()
+
+
+async def _drop_pointers_of(
+    storage: Storage, records: list[InstanceRecord], study_row: dict | None, series_rows: list[dict]
+) -> None:
+    """Remove the lookup pointers of deleted rows: instances, emptied series, an emptied study.
+
+    A pointer is removed only if it was written no later than the row it served (Table timestamps), so a
+    store that re-created the same value since keeps its pointer. A failure leaves stale pointers, which
+    searches verify and remove anyway; the delete itself has been committed.
+    """
+    owned: list[tuple[list[tuple[str, str]], datetime | None]] = []
+    for record in records:
+        target = f"{record.study}|{record.series}|{record.sop}"
+        owned.append((_level_pointers(Level.INSTANCE, record.attrs, target), record.written))
+    for row in series_rows:
+        target = f"{row['PartitionKey']}|{row['RowKey'][2:]}"
+        owned.append((_level_pointers(Level.SERIES, json.loads(row["Attrs"]), target), _timestamp(row)))
+    if study_row is not None:
+        study = study_row["PartitionKey"]
+        keys = [(ALL_STUDIES, study), *_level_pointers(Level.STUDY, json.loads(study_row["Attrs"]), study)]
+        owned.append((keys, _timestamp(study_row)))
+    try:
+        await asyncio.gather(*(_drop_pointer(storage, pk, rk, written) for keys, written in owned for pk, rk in keys))
+    except Exception:
+        log.warning("lookup pointers of a deleted study were left for searches to remove", exc_info=True)
+
+
+def _level_pointers(level: Level, attrs: DicomJson, target: str) -> list[tuple[str, str]]:
+    return [key for a in INDEXED if a.level == level for key in pointer_keys(a, attrs.get(a.tag), target)]
+
+
+async def _drop_pointer(storage: Storage, partition: str, row: str, written: datetime | None) -> None:
+    entity = await storage.get(storage.lookup, partition, row)
+    stamp = _timestamp(entity) if entity is not None else None
+    if entity is None or written is None or stamp is None or stamp > written:
+        return
+    with contextlib.suppress(HttpResponseError):  # rewritten or removed meanwhile
+        await storage.lookup.delete_entity(partition, row, etag=entity.metadata["etag"],
+                                           match_condition=MatchConditions.IfNotModified)  # fmt: skip
 
 
 # ---- lookup pointers ------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from azure.data.tables import TableClient
 from pydicom.uid import generate_uid
 
+from shared.azurite import Azurite
 from tests.dicom_factory import make_instance
 from tests.helpers import search, store, values
 
@@ -59,3 +61,26 @@ def test_delete_unknown_study_answers_404(client: httpx.Client, base_url: str) -
 
 def test_delete_with_bad_uid_answers_400(client: httpx.Client, base_url: str) -> None:
     assert client.delete(f"{base_url}/studies/1.2.x").status_code == 400
+
+
+def pointers_naming(azurite: Azurite, *uids: str) -> list[str]:
+    table = TableClient.from_connection_string(azurite.connection_string, "dicomlookup")
+    return [f"{e['PartitionKey']} {e['RowKey']}" for e in table.list_entities() if any(u in e["RowKey"] for u in uids)]
+
+
+def test_delete_study_removes_every_lookup_pointer_of_it(client: httpx.Client, base_url: str, azurite: Azurite) -> None:
+    study, *_ = stored_study(client, base_url)
+    assert pointers_naming(azurite, study), "the store wrote pointers (PatientID, SOPInstanceUID, ...)"
+    assert client.delete(f"{base_url}/studies/{study}").status_code == 204
+    assert pointers_naming(azurite, study) == []
+
+
+def test_delete_series_removes_its_pointers_and_keeps_the_study_s(
+    client: httpx.Client, base_url: str, azurite: Azurite
+) -> None:
+    study, ct, mr, sops = stored_study(client, base_url)
+    assert client.delete(f"{base_url}/studies/{study}/series/{mr}").status_code == 204
+    assert pointers_naming(azurite, mr) == []
+    remaining = pointers_naming(azurite, study)
+    assert any(row.endswith(f" {study}") for row in remaining), "study-level pointers stay"
+    assert any(ct in row for row in remaining) and any(sops[0] in row for row in remaining)
