@@ -58,6 +58,18 @@ def is_blob_delete(method: str, path: str) -> str | None:
     return "hold" if method == "DELETE" else None
 
 
+def new_uids() -> tuple[str, str, str]:
+    return generate_uid(), generate_uid(), generate_uid()
+
+
+def stored_instance(host: LocalHost) -> tuple[str, str, str]:
+    """Store one instance through the healthy service; its study, series and SOP instance UIDs."""
+    uids = new_uids()
+    with httpx.Client(timeout=60) as client:
+        assert store(client, f"{host.url}/v2/studies", [make_instance(*uids)]).status_code == 200
+    return uids
+
+
 def instance_url(url: str, uids: tuple[str, str, str]) -> str:
     return f"{url}/v2/studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}"
 
@@ -65,13 +77,12 @@ def instance_url(url: str, uids: tuple[str, str, str]) -> str:
 def test_a_store_killed_before_its_index_commit_is_invisible_and_rolled_back(
     archive: Archive, healthy: LocalHost
 ) -> None:
-    uids = (generate_uid(), generate_uid(), generate_uid())
+    uids = new_uids()
     archive.crash_at(archive.azurite.table_port, is_batch, post(make_instance(*uids)))
     assert len(archive.blobs()) == 2 and len(archive.journal()) == 1, "uploaded, journaled, not committed"
     with httpx.Client(timeout=60) as client:
-        host = healthy
-        assert client.get(instance_url(host.url, uids)).status_code == 404
-        assert search(client, f"{host.url}/v2/studies", StudyInstanceUID=uids[0]) == []
+        assert client.get(instance_url(healthy.url, uids)).status_code == 404
+        assert search(client, f"{healthy.url}/v2/studies", StudyInstanceUID=uids[0]) == []
     code, report = archive.cleanup()
     assert code == 0
     assert report["stores_rolled_back"] == 1 and report["entries_resolved"] == 1
@@ -81,7 +92,7 @@ def test_a_store_killed_before_its_index_commit_is_invisible_and_rolled_back(
 def test_a_store_killed_after_its_index_commit_is_kept_and_its_entry_closed(
     archive: Archive, healthy: LocalHost
 ) -> None:
-    uids = (generate_uid(), generate_uid(), generate_uid())
+    uids = new_uids()
     data = make_instance(*uids)
     archive.crash_at(archive.azurite.table_port, is_journal_close, post(data))
     code, report = archive.cleanup()
@@ -97,44 +108,39 @@ def test_a_store_killed_after_its_index_commit_is_kept_and_its_entry_closed(
 def test_an_upsert_killed_before_removing_the_replaced_file_leaves_it_to_cleanup(
     archive: Archive, healthy: LocalHost
 ) -> None:
-    uids = (generate_uid(), generate_uid(), generate_uid())
+    uids = new_uids()
     old, new = make_instance(*uids, StudyDescription="old"), make_instance(*uids, StudyDescription="new")
     with httpx.Client(timeout=60) as client:
-        host = healthy
-        assert store(client, f"{host.url}/v2/studies", [old]).status_code == 200
+        assert store(client, f"{healthy.url}/v2/studies", [old]).status_code == 200
     archive.crash_at(archive.azurite.blob_port, is_blob_delete, post(new, method="PUT"))
     assert len(archive.blobs()) == 4, "both versions' files and metadata"
     code, report = archive.cleanup()
     assert code == 0 and report["versions_removed"] == 1
     assert len(archive.blobs()) == 2 and archive.journal() == []
     with httpx.Client(timeout=60) as client:
-        response = client.get(instance_url(host.url, uids), headers=DICOM_ANY)
+        response = client.get(instance_url(healthy.url, uids), headers=DICOM_ANY)
     assert new[128:] in response.content
 
 
 def test_a_delete_killed_before_its_index_commit_is_finished_by_cleanup(archive: Archive, healthy: LocalHost) -> None:
-    uids = (generate_uid(), generate_uid(), generate_uid())
+    uids = stored_instance(healthy)
     with httpx.Client(timeout=60) as client:
-        host = healthy
-        assert store(client, f"{host.url}/v2/studies", [make_instance(*uids)]).status_code == 200
         archive.crash_at(archive.azurite.table_port, is_batch, delete(f"studies/{uids[0]}"))
-        assert client.get(instance_url(host.url, uids)).status_code == 200, "not yet deleted"
+        assert client.get(instance_url(healthy.url, uids)).status_code == 200, "not yet deleted"
         code, report = archive.cleanup()
         assert code == 0 and report["deletes_finished"] == 1
-        assert client.get(instance_url(host.url, uids)).status_code == 404
-        assert search(client, f"{host.url}/v2/studies", StudyInstanceUID=uids[0]) == []
+        assert client.get(instance_url(healthy.url, uids)).status_code == 404
+        assert search(client, f"{healthy.url}/v2/studies", StudyInstanceUID=uids[0]) == []
     assert archive.blobs() == [] and archive.journal() == []
 
 
 def test_a_delete_killed_before_removing_files_is_invisible_and_its_files_removed(
     archive: Archive, healthy: LocalHost
 ) -> None:
-    uids = (generate_uid(), generate_uid(), generate_uid())
+    uids = stored_instance(healthy)
+    archive.crash_at(archive.azurite.blob_port, is_blob_delete, delete(f"studies/{uids[0]}"))
     with httpx.Client(timeout=60) as client:
-        host = healthy
-        assert store(client, f"{host.url}/v2/studies", [make_instance(*uids)]).status_code == 200
-        archive.crash_at(archive.azurite.blob_port, is_blob_delete, delete(f"studies/{uids[0]}"))
-        assert client.get(instance_url(host.url, uids)).status_code == 404
+        assert client.get(instance_url(healthy.url, uids)).status_code == 404
     assert len(archive.blobs()) == 2
     code, report = archive.cleanup()
     assert code == 0 and report["versions_removed"] == 1
@@ -144,10 +150,7 @@ def test_a_delete_killed_before_removing_files_is_invisible_and_its_files_remove
 def test_the_audit_removes_unindexed_blobs_and_reports_indexed_instances_without_a_file(
     archive: Archive, healthy: LocalHost
 ) -> None:
-    uids = (generate_uid(), generate_uid(), generate_uid())
-    with httpx.Client(timeout=60) as client:
-        host = healthy
-        assert store(client, f"{host.url}/v2/studies", [make_instance(*uids)]).status_code == 200
+    uids = stored_instance(healthy)
     (stored_file,) = [name for name in archive.blobs() if name.endswith("instance.dcm")]
     archive.container.delete_blob(stored_file)
     stray = uuid.uuid4().hex
@@ -160,7 +163,7 @@ def test_the_audit_removes_unindexed_blobs_and_reports_indexed_instances_without
 
 
 def test_cleanup_leaves_operations_younger_than_the_grace_period_alone(archive: Archive) -> None:
-    uids = (generate_uid(), generate_uid(), generate_uid())
+    uids = new_uids()
     archive.crash_at(archive.azurite.table_port, is_batch, post(make_instance(*uids)))
     code, report = archive.cleanup("--grace-minutes", "60")
     assert code == 0 and report["entries_waiting"] == 1 and report["entries_resolved"] == 0
