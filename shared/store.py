@@ -173,7 +173,9 @@ async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[
         busy = next((c.error for c in commits if isinstance(c.error, DicomWebError) or is_outage(c.error)), None)
         if busy is not None:  # nothing of this request was committed: the client can simply retry
             await _release(storage, [(s.entry, [s.version]) for s in staged])
-            raise busy if isinstance(busy, DicomWebError) else storage_unavailable() from busy
+            if isinstance(busy, DicomWebError):
+                raise busy
+            raise storage_unavailable() from busy
     outcomes: dict[int, Outcome] = {}
     owned: list[tuple[Entry, list[str]]] = []
     for done, commit in zip(staged, commits, strict=True):
