@@ -81,8 +81,8 @@ async def run(operation: Operation, request: Request, **arguments: Any) -> Respo
             response = storage_unavailable().to_response()
         else:
             log.exception("unhandled error in %s request_id=%s", operation.__name__, request_id)
-            response = DicomWebError(500, f"Internal error; quote request id {request_id} to the operator.")
-            response = response.to_response()
+            detail = f"Internal error; quote request id {request_id} to the operator."
+            response = DicomWebError(500, detail).to_response()
     response.headers["X-Request-Id"] = request_id
     record = {
         "request_id": request_id,

@@ -161,13 +161,20 @@ def _encapsulated_from(text: str | None) -> EncapsulatedLayout | None:
 # ---- reading the hierarchy --------------------------------------------------------------------------
 
 
+def split_rows(rows: list[dict]) -> tuple[dict | None, dict[str, dict], dict[tuple[str, ...], dict]]:
+    """Rows of a study partition by kind: the study row, series rows by UID, instance rows by (series, sop)."""
+    study_row = next((row for row in rows if row["RowKey"] == STUDY_ROW), None)
+    series_rows = {row["RowKey"][2:]: row for row in rows if row["RowKey"].startswith("B|")}
+    instance_rows = {tuple(row["RowKey"].split("|")[1:]): row for row in rows if row["RowKey"].startswith("C|")}
+    return study_row, series_rows, instance_rows
+
+
 async def read_study_rows(storage: Storage, study: str) -> tuple[dict | None, dict[str, dict]]:
     """The study row and all its series rows: one single-partition query."""
     rows = await storage.query(
         storage.studies, "PartitionKey eq @study and RowKey lt @upper", {"study": study, "upper": "C"}
     )
-    study_row = next((row for row in rows if row["RowKey"] == STUDY_ROW), None)
-    series_rows = {row["RowKey"][2:]: row for row in rows if row["RowKey"].startswith("B|")}
+    study_row, series_rows, _ = split_rows(rows)
     return study_row, series_rows
 
 
@@ -311,7 +318,7 @@ def _next_group(pending: list[Commit]) -> tuple[list[Commit], list[Commit]]:
 
 async def _read_for_commit(
     storage: Storage, study: str, keys: list[tuple[str, str]]
-) -> tuple[dict | None, dict[str, dict], dict[tuple[str, str], dict]]:
+) -> tuple[dict | None, dict[str, dict], dict[tuple[str, ...], dict]]:
     """The study row, its series rows and the rows of the committing instances that already exist."""
     if len(keys) == 1:  # the common case, one query: study and series rows, and the instance's own row
         rows = await storage.query(
@@ -319,18 +326,14 @@ async def _read_for_commit(
             "PartitionKey eq @study and (RowKey lt @series_end or RowKey eq @row )",
             {"study": study, "series_end": "C", "row": instance_row(*keys[0])},
         )
+        study_row, series_rows, instance_rows = split_rows(rows)
     else:
-        found = await asyncio.gather(
-            storage.query(
-                storage.studies, "PartitionKey eq @study and RowKey lt @upper", {"study": study, "upper": "C"}
-            ),
+        (study_row, series_rows), *found = await asyncio.gather(
+            read_study_rows(storage, study),
             *(list_instance_rows(storage, study, series) for series in sorted({s for s, _ in keys})),
         )
-        rows = [row for part in found for row in part]
+        _, _, instance_rows = split_rows([row for part in found for row in part])
     wanted = set(keys)
-    study_row = next((row for row in rows if row["RowKey"] == STUDY_ROW), None)
-    series_rows = {row["RowKey"][2:]: row for row in rows if row["RowKey"].startswith("B|")}
-    instance_rows = {tuple(row["RowKey"].split("|")[1:]): row for row in rows if row["RowKey"].startswith("C|")}
     return study_row, series_rows, {key: row for key, row in instance_rows.items() if key in wanted}
 
 
@@ -503,22 +506,19 @@ async def _drop_pointers_of(
     owned: list[tuple[list[tuple[str, str]], datetime | None]] = []
     for record in records:
         target = f"{record.study}|{record.series}|{record.sop}"
-        owned.append((_level_pointers(Level.INSTANCE, record.attrs, target), record.written))
+        owned.append((_changed_pointers(Level.INSTANCE, target, {}, record.attrs, False), record.written))
     for row in series_rows:
         target = f"{row['PartitionKey']}|{row['RowKey'][2:]}"
-        owned.append((_level_pointers(Level.SERIES, json.loads(row["Attrs"]), target), _timestamp(row)))
+        owned.append((_changed_pointers(Level.SERIES, target, {}, json.loads(row["Attrs"]), False), _timestamp(row)))
     if study_row is not None:
         study = study_row["PartitionKey"]
-        keys = [(ALL_STUDIES, study), *_level_pointers(Level.STUDY, json.loads(study_row["Attrs"]), study)]
-        owned.append((keys, _timestamp(study_row)))
+        owned.append(
+            (_changed_pointers(Level.STUDY, study, {}, json.loads(study_row["Attrs"]), True), _timestamp(study_row))
+        )
     try:
         await asyncio.gather(*(_drop_pointer(storage, pk, rk, written) for keys, written in owned for pk, rk in keys))
     except Exception:
         log.warning("lookup pointers of a deleted study were left for searches to remove", exc_info=True)
-
-
-def _level_pointers(level: Level, attrs: DicomJson, target: str) -> list[tuple[str, str]]:
-    return [key for a in INDEXED if a.level == level for key in pointer_keys(a, attrs.get(a.tag), target)]
 
 
 async def _drop_pointer(storage: Storage, partition: str, row: str, written: datetime | None) -> None:

@@ -36,6 +36,7 @@ from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import (
     ALL_STUDIES,
     STUDY_ROW,
+    InstanceRecord,
     Pointer,
     drop_stale_pointers,
     exact_partition,
@@ -48,6 +49,7 @@ from .index import (
     read_pointers,
     read_study_rows,
     series_row,
+    split_rows,
     word_partition,
 )
 from .storage import Storage, get_storage, start_counting
@@ -390,13 +392,8 @@ def _under_targets(key: tuple[str, ...], targets: set[tuple[str, ...]]) -> bool:
 
 
 async def _partition_rows(storage: Storage, study: str) -> tuple[dict | None, dict[str, dict], list]:
-    from .index import InstanceRecord
-
-    rows = await read_partition(storage, study)
-    study_row = next((r for r in rows if r["RowKey"] == STUDY_ROW), None)
-    series_rows = {r["RowKey"][2:]: r for r in rows if r["RowKey"].startswith("B|")}
-    instances = [InstanceRecord.from_entity(r) for r in rows if r["RowKey"].startswith("C|")]
-    return study_row, series_rows, instances
+    study_row, series_rows, instance_rows = split_rows(await read_partition(storage, study))
+    return study_row, series_rows, [InstanceRecord.from_entity(row) for row in instance_rows.values()]
 
 
 async def _instances_of_targets(storage: Storage, study: str, targets: set[tuple[str, ...]]) -> list:

@@ -82,6 +82,7 @@ def _environment_options() -> dict[str, Any]:
 
 class Storage:
     def __init__(self, settings: Settings) -> None:
+        common = {**settings.timeouts, **_environment_options()}
         options: dict[str, Any] = {
             "max_single_put_size": CHUNK,
             "max_block_size": CHUNK,
@@ -90,11 +91,9 @@ class Storage:
             "retry_policy": ExponentialRetry(
                 initial_backoff=0.1, increment_base=1.2, retry_total=RETRIES, random_jitter_range=0.2
             ),
-            **settings.timeouts,
-            **_environment_options(),
+            **common,
         }
-        table_options: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": 0.25, **settings.timeouts,
-                                         **_environment_options()}  # fmt: skip
+        table_options: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": 0.25, **common}
         if settings.connection_string:
             blob_service = BlobServiceClient.from_connection_string(settings.connection_string, **options)
             table_service = TableServiceClient.from_connection_string(settings.connection_string, **table_options)
