@@ -26,6 +26,16 @@ BODY_PARTS = {"CT": ["CHEST", "ABDOMEN", "HEAD"], "MR": ["BRAIN", "KNEE", "SPINE
 CT_IMAGE, MR_IMAGE, MULTIFRAME = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.7.3"
 
 
+BOUNDARY = "benchboundary"
+RELATED = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+
+
+def multipart(files: list[bytes]) -> bytes:
+    """A STOW-RS body of the given files."""
+    head = b"--" + BOUNDARY.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n"
+    return b"".join(head + f + b"\r\n" for f in files) + b"--" + BOUNDARY.encode() + b"--\r\n"
+
+
 @dataclass(frozen=True)
 class Instance:
     data: bytes

@@ -33,11 +33,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.data import Instance, synthetic_instance
+from bench.data import RELATED, Instance, multipart, synthetic_instance
 from bench.servers import Server, memory_kib, orthanc, orthanc_installed, our_service
 
-BOUNDARY = "benchboundary"
-RELATED = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
 Call = Callable[[httpx.Client], httpx.Response]
 
 
@@ -60,12 +58,6 @@ class Result:
     entities_read: float | None = None
     note: str = ""
     first_error: str = field(default="", repr=False)
-
-
-def multipart(files: list[bytes]) -> bytes:
-    parts = b"".join(b"--" + BOUNDARY.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + f + b"\r\n"
-                     for f in files)  # fmt: skip
-    return parts + b"--" + BOUNDARY.encode() + b"--\r\n"
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -35,26 +35,43 @@ class Server:
 
 
 @contextlib.contextmanager
-def our_service(workdir: Path | None = None, **settings: str) -> Iterator[Server]:
-    """Azurite (on disk in workdir, else in memory) and the local host, both stopped on exit."""
-    azurite = Azurite(location=workdir / "azurite" if workdir else None).start()
+def _process(command: list[str], port: int, **popen: object) -> Iterator[subprocess.Popen]:
+    """A server process, ready once it listens on `port`, stopped on exit."""
+    process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
+    try:
+        wait_for_port(port, process)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def local_host(connection_string: str, workdir: Path | None = None, **settings: str) -> Iterator[Server]:
+    """Our service (python -m shared.local_host) on a free port, on the given storage."""
     port = free_port()
     env = {
         **os.environ,
-        "DICOM_STORAGE_CONNECTION_STRING": azurite.connection_string,
+        "DICOM_STORAGE_CONNECTION_STRING": connection_string,
         "DICOM_AUTH_ENABLED": "false",
         "DICOM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",
         **({"TMPDIR": str(workdir)} if workdir else {}),  # where the server spools large parts
         **settings,
     }
-    server = subprocess.Popen([sys.executable, "-m", "shared.local_host", "--port", str(port)], cwd=REPO, env=env)
-    try:
-        wait_for_port(port, server)
+    command = [sys.executable, "-m", "shared.local_host", "--port", str(port)]
+    with _process(command, port, cwd=REPO, env=env) as server:
         yield Server("ours", f"http://127.0.0.1:{port}/v2", server.pid)
+
+
+@contextlib.contextmanager
+def our_service(workdir: Path | None = None, **settings: str) -> Iterator[Server]:
+    """Azurite (on disk in workdir, else in memory) and the local host, both stopped on exit."""
+    azurite = Azurite(location=workdir / "azurite" if workdir else None).start()
+    try:
+        with local_host(azurite.connection_string, workdir, **settings) as server:
+            yield server
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         azurite.stop()
 
 
@@ -83,12 +100,8 @@ def orthanc(workdir: Path) -> Iterator[Server]:
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
     }
     (workdir / "orthanc.json").write_text(json.dumps(config))
-    log = (workdir / "orthanc.log").open("w")
-    process = subprocess.Popen(["Orthanc", str(workdir / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process)
+    with (
+        (workdir / "orthanc.log").open("w") as log,
+        _process(["Orthanc", str(workdir / "orthanc.json")], port, stdout=log, stderr=subprocess.STDOUT) as process,
+    ):
         yield Server("orthanc", f"http://127.0.0.1:{port}/dicom-web", process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()

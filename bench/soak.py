@@ -21,17 +21,11 @@ from pathlib import Path
 
 import httpx
 
-from bench.data import synthetic_instance
+from bench.data import RELATED, multipart, synthetic_instance
 from bench.servers import memory_kib, our_service
 
 GROWTH_LIMIT_MIB = 20
-RELATED = 'multipart/related; type="application/dicom"; boundary=soak'
 EXPECTED = {"store": 200, "upsert": 200, "search": 200, "retrieve": 200, "metadata": 200, "delete": 204}
-
-
-def multipart(files: list[bytes]) -> bytes:
-    parts = b"".join(b"--soak\r\nContent-Type: application/dicom\r\n\r\n" + f + b"\r\n" for f in files)
-    return parts + b"--soak--\r\n"
 
 
 def life_cycle(client: httpx.Client, base: str, counts: Counter, errors: list[str], number: int) -> None:

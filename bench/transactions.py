@@ -6,18 +6,14 @@ Usage: python -m bench.transactions   (writes bench/results/transactions.md)
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from bench.data import synthetic_instance
-from bench.run import RELATED, multipart
-from bench.servers import REPO
-from shared.azurite import Azurite, free_port, wait_for_port
+from bench.data import RELATED, multipart, synthetic_instance
+from bench.servers import local_host
+from shared.azurite import Azurite
 from tests.fault_proxy import FaultProxy
 
 
@@ -26,16 +22,8 @@ def main() -> None:
     with FaultProxy(azurite.blob_port) as blobs, FaultProxy(azurite.table_port) as tables:
         connection = azurite.connection_string.replace(f":{azurite.blob_port}/", f":{blobs.port}/")
         connection = connection.replace(f":{azurite.table_port}/", f":{tables.port}/")
-        port = free_port()
-        env = {**os.environ, "DICOM_STORAGE_CONNECTION_STRING": connection, "DICOM_AUTH_ENABLED": "false",
-               "LOG_LEVEL": "WARNING", "DICOM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
-        server = subprocess.Popen([sys.executable, "-m", "shared.local_host", "--port", str(port)], cwd=REPO, env=env)
-        try:
-            wait_for_port(port, server)
-            rows = measure(f"http://127.0.0.1:{port}/v2", blobs, tables)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        with local_host(connection) as server:
+            rows = measure(server.base_url, blobs, tables)
     azurite.stop()
     lines = ["| operation | blob calls | table calls | total |", "|---|---|---|---|"]
     lines += [f"| {name} | {blob} | {table} | {blob + table} |" for name, blob, table in rows]
