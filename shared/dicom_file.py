@@ -57,6 +57,25 @@ class EncapsulatedLayout:
     pixel_module: dict[str, object]
 
 
+@dataclass(frozen=True)
+class Fragment:
+    relative: int  # item start relative to the first fragment's item, as offset tables count
+    offset: int  # value start in the file
+    length: int
+    starts_frame: bool  # begins with a codestream's start marker
+
+
+JPEG_SOI = b"\xff\xd8"
+J2K_SOC_SIZ = b"\xff\x4f\xff\x51"
+JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
+
+
+def _starts_a_frame(head: bytes, syntax: UID) -> bool:
+    if syntax.startswith(("1.2.840.10008.1.2.4.9", "1.2.840.10008.1.2.4.20")):
+        return head.startswith((J2K_SOC_SIZ, JP2_SIGNATURE))
+    return syntax.startswith("1.2.840.10008.1.2.4.") and head.startswith(JPEG_SOI)
+
+
 PIXEL_MODULE = {
     "rows": "Rows", "columns": "Columns", "samples_per_pixel": "SamplesPerPixel", "bits_allocated": "BitsAllocated",
     "bits_stored": "BitsStored", "pixel_representation": "PixelRepresentation",
@@ -291,7 +310,7 @@ def _encapsulated_layout(file: IO[bytes], dataset: Dataset, syntax: UID) -> Enca
     table = file.read(table_length)
     offsets = list(struct.unpack(f"<{table_length // 4}I", table)) if table_length else []
     first_item = file.tell()
-    fragments: list[tuple[int, int, int]] = []  # (item start relative to the first, value offset, length)
+    fragments: list[Fragment] = []
     while len(fragments) < MAX_FRAGMENTS:
         position = file.tell()
         item = file.read(8)
@@ -300,10 +319,14 @@ def _encapsulated_layout(file: IO[bytes], dataset: Dataset, syntax: UID) -> Enca
         if item[:4] != b"\xfe\xff\x00\xe0":
             return None
         (length,) = struct.unpack("<I", item[4:8])
-        fragments.append((position - first_item, position + 8, length))
-        file.seek(length, 1)
+        head = file.read(min(length, len(JP2_SIGNATURE)))
+        fragments.append(Fragment(position - first_item, position + 8, length, _starts_a_frame(head, syntax)))
+        file.seek(length - len(head), 1)
+    extended = dataset.get("ExtendedOffsetTable")
+    if extended and not offsets:
+        offsets = list(struct.unpack(f"<{len(extended) // 8}Q", extended))
     count = int(dataset.get("NumberOfFrames") or 1)
-    frames = _frames_from_fragments(fragments, offsets, count)
+    frames = frames_from_fragments(fragments, offsets, count)
     if frames is None:
         return None
     module = {name: dataset.get(keyword) for name, keyword in PIXEL_MODULE.items() if keyword in dataset}
@@ -313,18 +336,23 @@ def _encapsulated_layout(file: IO[bytes], dataset: Dataset, syntax: UID) -> Enca
     return EncapsulatedLayout(frames, module)
 
 
-def _frames_from_fragments(
-    fragments: list[tuple[int, int, int]], offsets: list[int], count: int
+def frames_from_fragments(
+    fragments: list[Fragment], offsets: list[int], count: int
 ) -> list[list[tuple[int, int]]] | None:
-    ranges = [(offset, length) for _, offset, length in fragments]
-    if offsets and len(offsets) == count:
-        starts = {relative: index for index, (relative, _, _) in enumerate(fragments)}
-        if not all(offset in starts for offset in offsets):
-            return None
-        bounds = [starts[offset] for offset in offsets] + [len(fragments)]
-        return [ranges[bounds[i] : bounds[i + 1]] for i in range(count)]
-    if len(fragments) == count:
-        return [[r] for r in ranges]
-    if count == 1 and fragments:
-        return [ranges]
-    return None  # several fragments per frame and no offset table: served by decoding the whole instance
+    """Frame boundaries from the (Extended) Basic Offset Table, else from where each frame's codestream begins."""
+    ranges = [(f.offset, f.length) for f in fragments]
+    starts = {f.relative: index for index, f in enumerate(fragments)}
+    if offsets and len(offsets) == count and all(offset in starts for offset in offsets):
+        bounds = [starts[offset] for offset in offsets]
+    elif len(fragments) == count:
+        bounds = list(range(count))
+    elif count == 1 and fragments:
+        bounds = [0]
+    else:
+        # A JPEG or JPEG 2000 codestream cannot contain its own start marker, so a fragment that begins
+        # with one begins a frame (pydicom assumes so too); RLE frames are one fragment each.
+        bounds = [index for index, f in enumerate(fragments) if f.starts_frame]
+        if len(bounds) != count or bounds[0] != 0:
+            return None  # frames not recognisable: served by decoding the whole instance
+    bounds.append(len(fragments))
+    return [ranges[bounds[i] : bounds[i + 1]] for i in range(count)]

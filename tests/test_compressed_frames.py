@@ -7,14 +7,16 @@ tells how many blob bytes a request read.
 from __future__ import annotations
 
 import io
+import struct
 
 import httpx
 import pydicom
 import pytest
-from pydicom.encaps import encapsulate, generate_frames
+from pydicom.encaps import encapsulate, generate_frames, parse_fragments
 from pydicom.pixels import get_decoder
-from pydicom.uid import JPEG2000Lossless, RLELossless, generate_uid
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_uid
 
+from shared.dicom_file import Fragment, frames_from_fragments
 from tests.dicom_factory import SAMPLES, frame_bytes, make_instance
 from tests.helpers import store, stored
 from tests.multipart_split import split
@@ -25,13 +27,17 @@ FRAMES = 300
 
 def compressed_instance(
     base_url: str, client: httpx.Client, offset_table: bool = True, fragments_per_frame: int = 1,
-    syntax: str = RLELossless, frames_count: int = FRAMES,
+    syntax: str = RLELossless, frames_count: int = FRAMES, extended: bool = False,
 ) -> dict:  # fmt: skip
     dataset = pydicom.dcmread(io.BytesIO(make_instance(rows=ROWS, columns=COLUMNS, frames=frames_count)))
     dataset.compress(syntax, generate_instance_uid=False)
     frames = list(generate_frames(dataset.PixelData, number_of_frames=frames_count))
-    if not offset_table or fragments_per_frame > 1:
+    if not offset_table or fragments_per_frame > 1 or extended:
         dataset.PixelData = encapsulate(frames, fragments_per_frame=fragments_per_frame, has_bot=offset_table)
+    if extended:  # 64-bit offsets of each frame's first fragment, beside an empty Basic Offset Table
+        _, items = parse_fragments(dataset.PixelData[8:])
+        dataset.ExtendedOffsetTable = struct.pack(f"<{frames_count}Q", *items[::fragments_per_frame])
+        dataset.ExtendedOffsetTableLengths = struct.pack(f"<{frames_count}Q", *map(len, frames))
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     data = buffer.getvalue()
@@ -80,15 +86,38 @@ def test_without_an_offset_table_one_fragment_per_frame_is_still_ranged(client: 
     assert int(response.headers["X-Storage-Bytes-Read"]) == len(instance["frames"][6])
 
 
-def test_fragmented_frames_without_an_offset_table_fall_back_to_the_whole_file(
-    client: httpx.Client, base_url: str
+@pytest.mark.parametrize("syntax", [JPEG2000Lossless, JPEGLSLossless])
+def test_fragmented_frames_without_an_offset_table_are_found_by_their_start_markers(
+    client: httpx.Client, base_url: str, syntax: str
 ) -> None:
-    # JPEG 2000 frames may span fragments (RLE frames may not); their ends are found by marker.
-    instance = compressed_instance(base_url, client, offset_table=False, fragments_per_frame=2, syntax=JPEG2000Lossless,
-                            frames_count=5)  # fmt: skip
+    # JPEG and JPEG 2000 frames may span fragments (RLE frames may not); each begins with its start marker.
+    instance = compressed_instance(base_url, client, offset_table=False, fragments_per_frame=2, syntax=syntax,
+                                   frames_count=5)  # fmt: skip
     response = client.get(f"{instance['url']}/2", headers={"Accept": "application/octet-stream"})
     assert response.content == frame_bytes(ROWS, COLUMNS, 2)
-    assert int(response.headers["X-Storage-Bytes-Read"]) == instance["size"]
+    assert int(response.headers["X-Storage-Bytes-Read"]) == len(instance["frames"][1])
+
+
+def test_fragmented_frames_with_an_extended_offset_table_are_ranged(client: httpx.Client, base_url: str) -> None:
+    instance = compressed_instance(base_url, client, offset_table=False, fragments_per_frame=2,
+                                   syntax=JPEG2000Lossless, frames_count=4, extended=True)  # fmt: skip
+    response = client.get(f"{instance['url']}/3", headers={"Accept": "application/octet-stream; transfer-syntax=*"})
+    assert response.content == instance["frames"][2]
+    assert int(response.headers["X-Storage-Bytes-Read"]) == len(instance["frames"][2])
+
+
+def test_an_offset_table_maps_fragments_to_frames_before_any_marker() -> None:
+    fragments = [Fragment(relative=i * 20, offset=100 + i * 20, length=12, starts_frame=False) for i in range(4)]
+    assert frames_from_fragments(fragments, offsets=[0, 60], count=2) == [
+        [(100, 12), (120, 12), (140, 12)],
+        [(160, 12)],
+    ]
+
+
+def test_fragments_that_do_not_begin_frames_are_not_mapped_to_frames() -> None:
+    # Then the whole instance is decoded on request rather than a wrong frame served.
+    fragments = [Fragment(relative=i * 20, offset=100 + i * 20, length=12, starts_frame=i == 0) for i in range(4)]
+    assert frames_from_fragments(fragments, offsets=[], count=2) is None
 
 
 def test_uncompressed_frames_are_ranged_too(client: httpx.Client, base_url: str) -> None:
