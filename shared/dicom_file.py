@@ -145,9 +145,10 @@ def _parse(file: IO[bytes], size: int, api_version: str, study_in_path: str | No
             f"StudyInstanceUID {uids['StudyInstanceUID']} does not match the study in the request path "
             f"({study_in_path}); reason 43265.",
         )
-    bulk: dict[str, tuple[int, int]] = {}
-    metadata = dataset_to_json(dataset, bulk)
-    if frames is not None:  # native pixel data: its whole value is bulk data too
+    # A deflated file's positions are those of the inflated stream, so no ranged reads into it.
+    bulk: dict[str, tuple[int, int]] | None = None if UID(transfer_syntax).is_deflated else {}
+    metadata = dataset_to_json(dataset, bulk, little_endian=UID(transfer_syntax).is_little_endian)
+    if frames is not None and bulk is not None:  # native pixel data: its whole value is bulk data too
         bulk[PIXEL_DATA] = (frames.offset, frames.length * frames.count)
         metadata[PIXEL_DATA] = {"vr": "OB" if int(dataset.BitsAllocated) <= 8 else "OW",
                                 "BulkDataURI": BULK_DATA_TOKEN + PIXEL_DATA}  # fmt: skip
@@ -176,7 +177,7 @@ def _parse(file: IO[bytes], size: int, api_version: str, study_in_path: str | No
         frames=frames,
         size=size,
         encapsulated=encapsulated,
-        bulk=bulk,
+        bulk=bulk or {},
         warnings=warnings,
         comments=comments,
     )

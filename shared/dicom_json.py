@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import unicodedata
 from dataclasses import dataclass
 from enum import IntEnum
@@ -11,7 +12,7 @@ from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 
-# Values of these VRs are bulk data: left out of metadata, as the reference service does.
+# Values of these VRs are bulk data: in metadata as BulkDataURI or InlineBinary, never read whole.
 BULK_DATA_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
 DicomJson = dict[str, dict[str, Any]]
@@ -98,11 +99,15 @@ def keyword_of(name: str) -> str | None:
 BULK_DATA_TOKEN = "urn:dicomweb:bulkdata:"
 
 
-def dataset_to_json(dataset: Dataset, bulk: dict[str, tuple[int, int]] | None = None) -> DicomJson:
+def dataset_to_json(
+    dataset: Dataset, bulk: dict[str, tuple[int, int]] | None = None, little_endian: bool = True
+) -> DicomJson:
     """DICOM JSON of a header without file meta; values that cannot be encoded are dropped.
 
-    Bulk data (OB, OW, UN, ...) is never read: at the top level, when `bulk` is given, it becomes a
-    BulkDataURI and its byte range in the file is recorded in `bulk`; deeper down it is left out.
+    Bulk data (OB, OW, UN, ...) is never read from the file: at the top level, when `bulk` is given
+    (the file's byte positions are known), it becomes a BulkDataURI and its byte range is recorded in
+    `bulk`. Elsewhere (inside sequences, or in a deflated file) values pydicom already holds, up to
+    INLINE_BINARY_LIMIT, become InlineBinary (icons, ICC profiles); larger ones are left out.
     """
     result: DicomJson = {}
     for tag_value in dataset.keys():  # noqa: SIM118 - iterating a Dataset itself reads every value
@@ -112,19 +117,35 @@ def dataset_to_json(dataset: Dataset, bulk: dict[str, tuple[int, int]] | None = 
         tag = f"{tag_value:08X}"
         vr = _raw_vr(raw, tag_value)
         if vr in BULK_DATA_VRS:
-            byte_range = _value_range(raw)
+            byte_range = _value_range(raw) if bulk is not None else None
             if bulk is not None and byte_range is not None:
                 bulk[tag] = byte_range
                 result[tag] = {"vr": vr, "BulkDataURI": BULK_DATA_TOKEN + tag}
+            elif (inline := _inline_binary(raw.value, vr, little_endian)) is not None:
+                result[tag] = {"vr": vr, "InlineBinary": inline}
             continue
         element = dataset[tag_value]
         if element.VR == "SQ":
-            result[tag] = {"vr": "SQ", "Value": [dataset_to_json(item) for item in element.value]}
+            items = [dataset_to_json(item, little_endian=little_endian) for item in element.value]
+            result[tag] = {"vr": "SQ", "Value": items}
             continue
         json_element = _element_to_json(element)
         if json_element is not None:
             result[tag] = json_element
     return result
+
+
+INLINE_BINARY_LIMIT = 64 * 1024
+BYTE_VRS = frozenset({"OB", "UN"})
+
+
+def _inline_binary(value: object, vr: str, little_endian: bool) -> str | None:
+    """Base64 of a value already in memory; words of a big-endian file would need swapping, so not those."""
+    if not isinstance(value, bytes) or len(value) > INLINE_BINARY_LIMIT:
+        return None
+    if vr not in BYTE_VRS and not little_endian:
+        return None
+    return base64.b64encode(value).decode("ascii")
 
 
 def _raw_vr(raw: Any, tag: int) -> str:

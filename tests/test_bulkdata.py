@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 
 import httpx
 import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.sequence import Sequence
-from pydicom.uid import generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
+from shared.dicom_json import INLINE_BINARY_LIMIT
 from tests.dicom_factory import make_instance, pixel_data
 from tests.helpers import store
 from tests.multipart_split import split
 
 PRIVATE = b"\x01\x02" * 3000
 DOCUMENT = b"%PDF-1.4 " + b"x" * 9991
+ICON = b"\x07" * 64
+PROFILE = b"\x09" * (INLINE_BINARY_LIMIT + 2)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +31,12 @@ def instance(base_url: str) -> dict:
     dataset.private_block(0x0009, "DICOMWEB TEST", create=True).add_new(0x10, "OB", PRIVATE)
     dataset.add_new(0x00420011, "OB", DOCUMENT)  # EncapsulatedDocument
     icon = pydicom.Dataset()
-    icon.add_new(0x7FE00010, "OB", b"\x07" * 64)
+    icon.add_new(0x7FE00010, "OB", ICON)
     dataset.IconImageSequence = Sequence([icon])
+    optical_path = pydicom.Dataset()
+    optical_path.OpticalPathIdentifier = "1"
+    optical_path.add_new(0x00282000, "OB", PROFILE)  # ICCProfile, above the inline limit
+    dataset.OpticalPathSequence = Sequence([optical_path])
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     with httpx.Client() as client:
@@ -70,9 +79,30 @@ def test_uris_follow_the_api_version_asked(client: httpx.Client, instance: dict)
     assert metadata(client, v1)["00420011"]["BulkDataURI"].startswith(v1 + "/bulkdata/")
 
 
-def test_bulk_data_inside_sequences_is_left_out(client: httpx.Client, instance: dict) -> None:
+def test_small_binary_values_inside_sequences_are_inline(client: httpx.Client, instance: dict) -> None:
     (icon,) = metadata(client, instance["url"])["00880200"]["Value"]
-    assert "7FE00010" not in icon
+    assert icon["7FE00010"] == {"vr": "OB", "InlineBinary": base64.b64encode(ICON).decode()}
+
+
+def test_large_binary_values_inside_sequences_are_left_out(client: httpx.Client, instance: dict) -> None:
+    (profile,) = metadata(client, instance["url"])["00480105"]["Value"]
+    assert "00282000" not in profile and profile["00480106"]["Value"] == ["1"]
+
+
+def test_binary_values_of_a_deflated_file_are_inline_not_wrong_ranges(client: httpx.Client, base_url: str) -> None:
+    # Positions in a deflated file are those of the inflated stream: no BulkDataURI may point at them.
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    dataset = pydicom.dcmread(io.BytesIO(make_instance(study, series, sop)))
+    dataset.add_new(0x00420011, "OB", DOCUMENT)
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    assert store(client, f"{base_url}/studies", [buffer.getvalue()]).status_code == 200
+    item = metadata(client, f"{base_url}/studies/{study}/series/{series}/instances/{sop}")
+    assert item["00420011"] == {"vr": "OB", "InlineBinary": base64.b64encode(DOCUMENT).decode()}
+    assert "BulkDataURI" not in json.dumps(item)
 
 
 def test_dicomweb_client_follows_the_uri(base_url: str, instance: dict) -> None:

@@ -9,22 +9,33 @@ from pydicom import Dataset
 from pydicom.sequence import Sequence
 
 from shared.dicom_file import PROCESSING_FAILURE, InstanceFailure, parse_instance
-from shared.dicom_json import dataset_to_json, name_words, normalize_person_name
+from shared.dicom_json import INLINE_BINARY_LIMIT, dataset_to_json, name_words, normalize_person_name
 from tests.dicom_factory import TUTORIAL, make_instance
 
 
-def test_bulk_data_vrs_are_left_out_at_every_depth() -> None:
+def test_binary_values_without_file_positions_are_inline_up_to_the_limit_at_every_depth() -> None:
     dataset = Dataset()
     dataset.PatientName = "Doe^John"
     dataset.add_new(0x00091010, "OB", b"\x00\x01")
+    dataset.add_new(0x00091012, "OB", bytes(INLINE_BINARY_LIMIT + 2))
     item = Dataset()
     item.CodeValue = "123"
-    item.add_new(0x00091011, "UN", b"\x02")
+    item.add_new(0x00091011, "UN", b"\x02\x03")
     dataset.add_new(0x00400260, "SQ", Sequence([item]))
     result = dataset_to_json(dataset)
-    assert "00091010" not in result
-    assert result["00400260"]["Value"] == [{"00080100": {"vr": "SH", "Value": ["123"]}}]
+    assert result["00091010"] == {"vr": "OB", "InlineBinary": "AAE="}
+    assert "00091012" not in result
+    assert result["00400260"]["Value"] == [
+        {"00080100": {"vr": "SH", "Value": ["123"]}, "00091011": {"vr": "UN", "InlineBinary": "AgM="}}
+    ]
     assert result["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "Doe^John"}]}
+
+
+def test_words_of_a_big_endian_file_are_not_inline() -> None:
+    dataset = Dataset()
+    dataset.add_new(0x00091010, "OW", b"\x00\x01")
+    dataset.add_new(0x00091011, "OB", b"\x00\x01")
+    assert list(dataset_to_json(dataset, little_endian=False)) == ["00091011"]
 
 
 def test_empty_values_keep_their_vr() -> None:
