@@ -17,6 +17,7 @@ from .multipart import closing, new_boundary, part_head, read_parts
 
 READ_CHUNK = 1024 * 1024
 ALREADY_EXISTS = 45070
+STORED_CONCURRENTLY = 45071
 REASONS = {
     272: "processing failure",
     43264: "invalid instance",
@@ -133,7 +134,7 @@ class DicomWebClient:
             path = take((item.get("00081155", {}).get("Value") or [""])[0])
             if path is None:
                 continue
-            if reason == ALREADY_EXISTS:
+            if reason in (ALREADY_EXISTS, STORED_CONCURRENTLY):
                 summary.already_present.append(path)
                 continue
             comment = ""

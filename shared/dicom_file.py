@@ -23,6 +23,7 @@ PROCESSING_FAILURE = 272
 VALIDATION_FAILURE = 43264
 STUDY_MISMATCH = 43265
 ALREADY_EXISTS = 45070
+STORED_CONCURRENTLY = 45071  # POST: another request stored the same instance meanwhile
 # Warning reasons.
 VALIDATION_WARNING = 1  # v2: invalid searchable values were left out of index and metadata
 SOP_CLASS_MISMATCH = 45063

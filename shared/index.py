@@ -68,6 +68,10 @@ class AlreadyStored(Exception):
     """POST of an instance whose three UIDs are already stored."""
 
 
+class StoredConcurrently(AlreadyStored):
+    """POST of an instance another request stored while this one was committing it (45071)."""
+
+
 def series_row(series: str) -> str:
     return f"B|{series}"
 
@@ -339,6 +343,7 @@ async def _read_for_commit(
 
 async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> None:
     study = group[0].item.study_uid
+    absent_at_first_read: set[tuple[str, str]] | None = None
     for attempt in range(MAX_ATTEMPTS):
         for commit in group:
             if commit.error is None and commit.entry.past_deadline():
@@ -347,9 +352,12 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> 
         if not live:
             return
         study_row, series_rows, existing = await _read_for_commit(storage, study, [c.key for c in live])
+        if absent_at_first_read is None:
+            absent_at_first_read = {c.key for c in live if c.key not in existing}
         for commit in live:
             if commit.key in existing and not upsert:
-                commit.error = AlreadyStored()
+                racing = commit.key in absent_at_first_read
+                commit.error = StoredConcurrently() if racing else AlreadyStored()
         live = [c for c in live if c.error is None]
         if not live:
             return

@@ -15,10 +15,17 @@ from starlette.responses import Response
 
 from .auth import Access, requires
 from .config import Settings
-from .dicom_file import ALREADY_EXISTS, PROCESSING_FAILURE, InstanceFailure, ParsedInstance, parse_instance
+from .dicom_file import (
+    ALREADY_EXISTS,
+    PROCESSING_FAILURE,
+    STORED_CONCURRENTLY,
+    InstanceFailure,
+    ParsedInstance,
+    parse_instance,
+)
 from .errors import DicomWebError, storage_unavailable, unsupported_media_type
 from .http import DICOM_JSON, check_version, note, require_json_accept
-from .index import AlreadyStored, Commit, commit_instances
+from .index import AlreadyStored, Commit, StoredConcurrently, commit_instances
 from .journal import STORE, Entry, Item, close_entries, new_request_id, open_entry
 from .mediatypes import parse_media_type
 from .multipart import Part, read_parts, spool_body
@@ -182,7 +189,10 @@ async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[
         item = done.item
         outcome = Outcome(item.sop_class_uid, item.sop_uid, item.study_uid, item.series_uid,
                           warnings=item.warnings, comments=item.comments)  # fmt: skip
-        if isinstance(commit.error, AlreadyStored):
+        if isinstance(commit.error, StoredConcurrently):
+            outcome.failure = InstanceFailure(STORED_CONCURRENTLY, "Another request stored the same instance while "
+                                              "this one was storing it; use PUT to replace it.")  # fmt: skip
+        elif isinstance(commit.error, AlreadyStored):
             outcome.failure = InstanceFailure(ALREADY_EXISTS, "An instance with the same Study, Series and SOP "
                                               "Instance UIDs is already stored; use PUT to replace it.")  # fmt: skip
         elif commit.error is not None:

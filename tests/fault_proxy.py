@@ -5,6 +5,7 @@ Azurite itself stays real; a rule picks, per request, whether it passes or meets
   "reset"       the connection is dropped without an answer
   "slow"        forwarded after a delay (SLOW_SECONDS)
   "hold"        never answered: the proxy signals `held` so a test can kill the service at that step
+  "gate"        signals `held`, then forwarded once the test sets `gate` (another client acts meanwhile)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class FaultProxy:
         self.faults = 0
         self.requests: Counter[str] = Counter()  # forwarded requests by method: what an operation costs
         self.held = threading.Event()
+        self.gate = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -79,6 +81,9 @@ class FaultProxy:
         if fault == "hold":
             self.held.set()
             await asyncio.Event().wait()  # until the caller goes away
+        if fault == "gate":
+            self.held.set()
+            await asyncio.to_thread(self.gate.wait, 60)
         if fault == "slow":
             await asyncio.sleep(SLOW_SECONDS)
         self.requests[request.method] += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -102,6 +103,34 @@ def test_concurrent_posts_of_one_instance_store_exactly_one_copy(
     assert sorted(r.status_code for r in responses) == [200] + [409] * 5
     assert all(failure_reasons(r) in ([45070], [45071]) for r in responses if r.status_code == 409)
     assert blob_count(azurite) == blobs_before + 2, "one instance file and its metadata, nothing else"
+
+
+def test_a_post_that_another_request_stores_first_while_it_commits_fails_with_45071(
+    azurite: Azurite, client: httpx.Client
+) -> None:
+    archive = Archive(azurite)
+    data = make_instance()
+    first_commit = iter(["gate"])
+
+    def gate_first_commit(method: str, path: str) -> str | None:
+        return next(first_commit, None) if method == "POST" and "$batch" in path else None
+
+    other = archive.service()
+    try:
+        with archive.behind_proxies() as (slow, _, tables), ThreadPoolExecutor(max_workers=1) as pool:
+            tables.rule = gate_first_commit
+            slow_post = pool.submit(store, httpx.Client(timeout=120), f"{slow.url}/v2/studies", [data])
+            assert tables.held.wait(timeout=60), "the slow request never reached its commit"
+            assert store(client, f"{other.url}/v2/studies", [data]).status_code == 200
+            tables.gate.set()
+            response = slow_post.result(timeout=120)
+        assert response.status_code == 409
+        assert failure_reasons(response) == [45071]
+        assert "Another request stored" in json.dumps(response.json())
+        assert failure_reasons(store(client, f"{other.url}/v2/studies", [data])) == [45070], "later, plainly stored"
+        assert len(archive.blobs()) == 2, "the loser's file and metadata are removed"
+    finally:
+        other.stop()
 
 
 def test_upsert_replaces_atomically_for_concurrent_readers(client: httpx.Client, base_url: str) -> None:
