@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,9 @@ from tests.entra import CLIENT_ID, OWNER, READER, TENANT, FakeEntraHttp, Signing
 DICOMWEB = Path(sys.executable).parent / "dicomweb"
 
 
-def run(url: str, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run(url: str, *arguments: str, stdin: str | None = None, **settings: str) -> subprocess.CompletedProcess:
     """The installed `dicomweb` command, as a person or script runs it."""
-    env = {**os.environ, "DICOMWEB_URL": url, "DICOMWEB_AUTH": "none", "COLUMNS": "250"}
+    env = {**os.environ, "DICOMWEB_URL": url, "DICOMWEB_AUTH": "none", "COLUMNS": "250", **settings}
     return subprocess.run(
         [str(DICOMWEB), *arguments], capture_output=True, text=True, env=env, input=stdin, timeout=120
     )
@@ -61,6 +62,14 @@ def test_upload_reports_stored_failed_and_skipped_and_exits_nonzero_on_failures(
     assert "stored: 5  already present: 0  failed: 1" in result.stderr
     assert "broken.dcm" in result.stderr and "43264" in result.stderr
     assert "1 file(s) skipped" in result.stderr
+
+
+def test_upload_shows_files_bytes_and_speed_on_a_terminal(folder: dict, base_url: str) -> None:
+    (folder["root"] / "broken.dcm").unlink()
+    total = sum(path.stat().st_size for path in folder["files"])
+    result = run(base_url, "upload", str(folder["root"]), TTY_COMPATIBLE="1", NO_COLOR="1")  # rich: a terminal
+    final = [line for line in result.stderr.splitlines() if "uploading" in line][-1]
+    assert re.search(rf"5/5 files .*{total / 1000:.1f}/{total / 1000:.1f} kB .*(\?|[\d.]+ [kMG]?B/s)", final), final
 
 
 def test_uploading_again_reports_already_present(folder: dict, base_url: str) -> None:
