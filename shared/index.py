@@ -610,11 +610,19 @@ async def read_pointers(
         query_filter += " and RowKey lt @upper"
         params["upper"] = upper
     entities = await storage.query(storage.lookup, query_filter, params)
-    pointers = []
-    for entity in entities:
-        target = entity["RowKey"].rsplit(SEPARATOR, 1)[-1]
-        pointers.append(Pointer(tuple(target.split("|")), entity))
-    return pointers
+    return [_pointer(entity) for entity in entities]
+
+
+def _pointer(entity: dict) -> Pointer:
+    target = entity["RowKey"].rsplit(SEPARATOR, 1)[-1]
+    return Pointer(tuple(target.split("|")), entity)
+
+
+async def read_pointer_partitions(storage: Storage, lower: str, upper: str) -> list[Pointer]:
+    """Pointers of every lookup partition in [lower, upper): the values sharing a prefix."""
+    query_filter = "PartitionKey ge @lower and PartitionKey lt @upper"
+    entities = await storage.query(storage.lookup, query_filter, {"lower": lower, "upper": upper})
+    return [_pointer(entity) for entity in entities]
 
 
 async def drop_stale_pointers(storage: Storage, pointers: list[Pointer]) -> None:

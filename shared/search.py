@@ -46,6 +46,7 @@ from .index import (
     list_instances,
     pointer_keys,
     read_partition,
+    read_pointer_partitions,
     read_pointers,
     read_study_rows,
     series_row,
@@ -276,9 +277,12 @@ async def _driver_pointers(storage: Storage, condition: Condition) -> list[Point
             key_escape(lower) if lower else None,
             key_escape(upper) + '"' if upper else None,  # '"' sorts right after the '!' separator
         )
-    if condition.wildcard:  # only a person name with a literal start: its first word's prefix drives
+    if condition.wildcard and attribute.vr == "PN":  # the prefix of its first word drives
         word = _literal_start(condition)
         return await read_pointers(storage, word_partition(attribute, word), key_escape(word), key_escape(word) + "{")
+    if condition.wildcard:  # the values starting with the literal text: a range of exact partitions
+        prefix = exact_partition(attribute, _literal_start(condition))
+        return await read_pointer_partitions(storage, prefix, prefix + "{")  # '{' sorts after every escaped char
     if condition.fuzzy:
         words = normalize_person_name(condition.values[0]).split()
         if not words:
@@ -294,18 +298,21 @@ async def _driver_pointers(storage: Storage, condition: Condition) -> list[Point
 
 
 def _literal_start(condition: Condition) -> str:
-    """The text of a wildcard person name before its first wildcard, within its first word."""
-    pattern = normalize_person_name(condition.values[0])
-    first_word = pattern.split(" ")[0] if pattern else ""
-    cut = min((first_word.find(c) for c in "*?[" if c in first_word), default=len(first_word))
-    return first_word[:cut]
+    """The text of a wildcard value before its first wildcard (of a person name: within its first word)."""
+    if condition.attribute.vr == "PN":
+        pattern = normalize_person_name(condition.values[0])
+        pattern = pattern.split(" ")[0] if pattern else ""
+    else:
+        pattern = normalize_text(condition.values[0])
+    cut = min((pattern.find(c) for c in "*?[" if c in pattern), default=len(pattern))
+    return pattern[:cut]
 
 
 def _can_drive(condition: Condition) -> bool:
     if not condition.attribute.indexed:
         return False
     if condition.wildcard:
-        return condition.attribute.vr == "PN" and bool(_literal_start(condition))
+        return bool(_literal_start(condition))
     return True
 
 

@@ -82,6 +82,22 @@ def test_fuzzy_name_search_reads_a_constant_per_match(client: httpx.Client, base
     assert read <= 2 * matches
 
 
+@pytest.mark.parametrize(
+    ("attribute", "pattern"),
+    [
+        ("PatientID", f"SCALE-{TOKEN}*"),
+        ("PatientID", f"scale-{TOKEN[:-1]}?"),  # case-insensitive, ? for one character
+        ("AccessionNumber", f"SCALE-ACC-{TOKEN[:2]}*{TOKEN[-1]}"),
+    ],
+)
+def test_wildcard_search_with_a_literal_start_reads_a_constant_per_match(
+    client: httpx.Client, base_url: str, archive: dict, attribute: str, pattern: str
+) -> None:
+    matches, read = entities_read(client, f"{base_url}/studies", **{attribute: pattern})
+    assert matches == TARGETS
+    assert read <= 2 * matches, f"{read} entities read for {matches} matches"
+
+
 def test_control_an_unfiltered_search_reads_the_whole_archive(
     client: httpx.Client, base_url: str, archive: dict
 ) -> None:
