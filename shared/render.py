@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom import Dataset
+from pydicom.encaps import encapsulate
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
 
 from .errors import bad_request, not_acceptable, not_found
@@ -46,6 +47,7 @@ def parse_render_request(accept: str | None, query_quality: str | None) -> Rende
 
 
 def render(data: bytes, frame: int, request: RenderRequest, max_size: int | None = None) -> bytes:
+    """Render from the whole file: for layouts whose frames were not located at store time."""
     dataset = pydicom.dcmread(io.BytesIO(data))
     if "PixelData" not in dataset:
         raise not_acceptable("This instance has no pixel data to render.")
@@ -53,7 +55,28 @@ def render(data: bytes, frame: int, request: RenderRequest, max_size: int | None
     if frame > count:
         raise not_found(f"Frame {frame} does not exist: the instance has {count} frame(s).")
     pixels = pixel_array(dataset, index=frame - 1 if count > 1 else None)
-    image = Image.fromarray(_displayable(pixels, dataset, frame - 1))
+    return _encode(_displayable(pixels, dataset, frame - 1), request, max_size)
+
+
+def render_frame(header: bytes, frame_data: bytes, frame: int, request: RenderRequest, max_size: int | None) -> bytes:
+    """Render one frame read on its own (native bytes, or its encapsulated fragments) with the file's header.
+
+    The header (the file up to its Pixel Data) carries the window, LUTs and photometric interpretation;
+    the instance becomes one frame long, so memory follows the frame's size, not the file's.
+    """
+    dataset = pydicom.dcmread(io.BytesIO(header), stop_before_pixels=True)
+    dataset.NumberOfFrames = 1
+    if dataset.file_meta.TransferSyntaxUID.is_encapsulated:
+        dataset.PixelData = encapsulate([frame_data])
+        dataset["PixelData"].VR = "OB"
+    else:
+        dataset.PixelData = frame_data
+        dataset["PixelData"].VR = "OB" if int(dataset.BitsAllocated) <= 8 else "OW"
+    return _encode(_displayable(pixel_array(dataset), dataset, frame - 1), request, max_size)
+
+
+def _encode(pixels: np.ndarray, request: RenderRequest, max_size: int | None) -> bytes:
+    image = Image.fromarray(pixels)
     if max_size:
         image.thumbnail((max_size, max_size))
     output = io.BytesIO()

@@ -23,7 +23,7 @@ from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import InstanceRecord, list_instances
 from .mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_accept
 from .multipart import closing, new_boundary, part_head, related_content_type
-from .render import THUMBNAIL_SIZE, RenderRequest, parse_render_request, render
+from .render import THUMBNAIL_SIZE, RenderRequest, parse_render_request, render, render_frame
 from .storage import Storage, get_storage, instance_blob, metadata_blob, start_counting_bytes
 from .transcode import can_transcode, decode_frame, encode_frame_jp2, frames_of, transcode
 from .uids import require_uid
@@ -389,9 +389,28 @@ async def thumbnail(
 async def _rendered_response(
     storage: Storage, record: InstanceRecord, frame: int, render_request: RenderRequest, max_size: int | None
 ) -> Response:
-    data = await storage.download(instance_blob(record.blob))
-    image = await asyncio.to_thread(render, data, frame, render_request, max_size)
-    return Response(image, media_type=render_request.media_type)
+    """The header and the one frame, where store time located the frames; else the whole file."""
+    blob, layout, fragments = instance_blob(record.blob), record.frames, record.encapsulated
+    counter = start_counting_bytes()
+    count = layout.count if layout else len(fragments.frames) if fragments else None
+    if count is not None and frame > count:
+        raise not_found(f"Frame {frame} does not exist: the instance has {count} frame(s).")
+    if layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
+        header, frame_data = await asyncio.gather(
+            storage.download_range(blob, 0, layout.offset), storage.download_range(blob, *layout.byte_range(frame))
+        )
+        image = await asyncio.to_thread(render_frame, header, frame_data, frame, render_request, max_size)
+    elif fragments is not None:
+        header, frame_data = await asyncio.gather(
+            storage.download_range(blob, 0, fragments.frames[0][0][0]),
+            _read_ranges(storage, blob, fragments.frames[frame - 1]),
+        )
+        image = await asyncio.to_thread(render_frame, header, frame_data, frame, render_request, max_size)
+    else:
+        data = await storage.download(blob)
+        image = await asyncio.to_thread(render, data, frame, render_request, max_size)
+    headers = {"X-Storage-Bytes-Read": str(counter[0])}
+    return Response(image, media_type=render_request.media_type, headers=headers)
 
 
 # ---- bulk data ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_uid
 
 from shared.dicom_file import Fragment, frames_from_fragments
+from shared.render import RenderRequest, render
 from tests.dicom_factory import SAMPLES, frame_bytes, make_instance
 from tests.helpers import store, stored
 from tests.multipart_split import split
@@ -44,7 +45,7 @@ def compressed_instance(
     assert store(client, f"{base_url}/studies", [data]).status_code == 200
     url = (f"{base_url}/studies/{dataset.StudyInstanceUID}/series/{dataset.SeriesInstanceUID}"
            f"/instances/{dataset.SOPInstanceUID}/frames")  # fmt: skip
-    return {"url": url, "frames": frames, "size": len(data)}
+    return {"url": url, "frames": frames, "size": len(data), "data": data}
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,20 @@ def test_image_jp2_of_uncompressed_data(client: httpx.Client, base_url: str) -> 
     response = client.get(url, headers={"Accept": 'multipart/related; type="image/jp2"'})
     ((headers, content),) = split(response.content, response.headers["content-type"])
     assert headers["content-type"] == "image/jp2" and content[:2] == b"\xff\x4f"
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_rendered_frame_reads_the_header_and_that_frame_only(
+    client: httpx.Client, base_url: str, rle: dict, compressed: bool
+) -> None:
+    if compressed:
+        url, data, frame_size = rle["url"], rle["data"], len(rle["frames"][149])
+    else:
+        study, series, sop = generate_uid(), generate_uid(), generate_uid()
+        data = make_instance(study, series, sop, rows=ROWS, columns=COLUMNS, frames=FRAMES)
+        store(client, f"{base_url}/studies", [data])
+        url, frame_size = f"{base_url}/studies/{study}/series/{series}/instances/{sop}/frames", ROWS * COLUMNS * 2
+    response = client.get(f"{url}/150/rendered", headers={"Accept": "image/png"})
+    assert response.content == render(data, 150, RenderRequest("image/png", 90)), "as rendered from the whole file"
+    header_size = int(response.headers["X-Storage-Bytes-Read"]) - frame_size
+    assert 0 < header_size < 2048 and frame_size * 100 < len(data)
