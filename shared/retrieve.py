@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -25,7 +26,15 @@ from .mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_ac
 from .multipart import closing, new_boundary, part_head, related_content_type
 from .render import THUMBNAIL_SIZE, RenderRequest, parse_render_request, render, render_frame
 from .storage import Storage, get_storage, instance_blob, metadata_blob, start_counting_bytes
-from .transcode import can_transcode, decode_frame, encode_frame_jp2, frames_of, transcode
+from .transcode import (
+    can_transcode,
+    decode_described_frame,
+    decode_frame,
+    encode_frame_jp2,
+    explicit_header,
+    frames_of,
+    transcode,
+)
 from .uids import require_uid
 
 log = logging.getLogger("dicomweb")
@@ -136,6 +145,8 @@ async def _open(storage: Storage, record: InstanceRecord, syntax: str) -> Opened
             if syntax in (ORIGINAL, record.transfer_syntax):
                 chunks = await storage.open_stream(instance_blob(record.blob))
                 return Opened(record.transfer_syntax, chunks, record.size)
+            if syntax == EXPLICIT_VR_LITTLE_ENDIAN and (streamed := await _open_decoded(storage, record)):
+                return streamed
             data = await asyncio.to_thread(transcode, await storage.download(instance_blob(record.blob)), syntax)
             return Opened(syntax, _once(data), len(data))
         except ResourceNotFoundError:  # an upsert replaced it meanwhile: follow the index to the new one
@@ -144,6 +155,54 @@ async def _open(storage: Storage, record: InstanceRecord, syntax: str) -> Opened
                 raise not_found("The instance was deleted while it was being retrieved.") from None
             record = current
     raise not_found("The instance is being replaced repeatedly; retry.")
+
+
+async def _open_decoded(storage: Storage, record: InstanceRecord) -> Opened | None:
+    """Explicit VR Little Endian streamed, in memory of one frame: a new header, then the stored native pixels
+    or each compressed frame decoded in turn. None where nothing follows the pixel data is not certain."""
+    blob, layout, fragments = instance_blob(record.blob), record.frames, record.encapsulated
+    if layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
+        header = await storage.download_range(blob, 0, layout.offset)
+        (length,) = struct.unpack("<I", header[-4:])
+        if layout.offset + length != record.size:
+            return None
+        head = await asyncio.to_thread(explicit_header, header, length, layout.count)
+        pixels = await storage.open_stream(blob, layout.offset, length)
+        return Opened(EXPLICIT_VR_LITTLE_ENDIAN, _chain([head], pixels, b"\0" * (length % 2)),
+                      len(head) + length + length % 2)  # fmt: skip
+    if (
+        fragments is None
+        or not fragments.frames
+        or not can_transcode(record.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN)
+    ):
+        return None
+    last_offset, last_length = fragments.frames[-1][-1]
+    if last_offset + last_length + 8 != record.size:  # the sequence delimiter ends the file
+        return None
+    syntax, module = record.transfer_syntax, fragments.pixel_module
+    header, first_raw = await asyncio.gather(
+        storage.download_range(blob, 0, fragments.frames[0][0][0]), _read_ranges(storage, blob, fragments.frames[0])
+    )
+    first, description = await asyncio.to_thread(decode_described_frame, first_raw, syntax, module)
+    length = len(first) * len(fragments.frames)
+    head = await asyncio.to_thread(explicit_header, header, length, len(fragments.frames), description)
+
+    async def later_frames() -> AsyncIterator[bytes]:
+        for ranges in fragments.frames[1:]:
+            raw = await _read_ranges(storage, blob, ranges)
+            yield await asyncio.to_thread(decode_frame, raw, syntax, module)
+
+    return Opened(EXPLICIT_VR_LITTLE_ENDIAN, _chain([head, first], later_frames(), b"\0" * (length % 2)),
+                  len(head) + length + length % 2)  # fmt: skip
+
+
+async def _chain(first: list[bytes], rest: AsyncIterator[bytes], tail: bytes) -> AsyncIterator[bytes]:
+    for chunk in first:
+        yield chunk
+    async for chunk in rest:
+        yield chunk
+    if tail:
+        yield tail
 
 
 async def _current(storage: Storage, record: InstanceRecord) -> InstanceRecord | None:

@@ -151,9 +151,11 @@ class Storage:
         BYTES_READ.add(len(data))
         return data
 
-    async def open_stream(self, name: str) -> AsyncIterator[bytes]:
+    async def open_stream(
+        self, name: str, offset: int | None = None, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         """Start a download (so a missing blob fails before any byte is sent) and return its chunks."""
-        downloader = await self.container.get_blob_client(name).download_blob()
+        downloader = await self.container.get_blob_client(name).download_blob(offset=offset, length=length)
         return downloader.chunks()
 
     async def delete_versions(self, *versions: str) -> list[str]:

@@ -1,12 +1,14 @@
 """Transfer-syntax conversion on retrieve, with pydicom's pixel backends (pylibjpeg, openjpeg, pyjpegls).
 
 Outputs: Explicit VR Little Endian and JPEG 2000 lossless. Lossless inputs keep every pixel value.
-An instance is converted in memory, one at a time, so a study's retrieve still streams.
+To Explicit VR Little Endian, instances whose frames were located at store time are streamed (a new
+header, then the stored or per-frame decoded pixels); others are converted in memory, one at a time.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pydicom
@@ -69,9 +71,37 @@ def frames_of(data: bytes, numbers: list[int], target: str | None) -> tuple[list
 
 def decode_frame(frame: bytes, syntax: str, pixel_module: dict[str, object]) -> bytes:
     """One compressed frame (its fragments joined) to Explicit VR Little Endian pixel bytes; YBR becomes RGB."""
+    return decode_described_frame(frame, syntax, pixel_module)[0]
+
+
+def decode_described_frame(frame: bytes, syntax: str, pixel_module: dict[str, object]) -> tuple[bytes, dict]:
+    """The decoded frame and the decoder's description of it (photometric interpretation, planar configuration)."""
     decoder = get_decoder(UID(syntax))
-    array, _ = decoder.as_array(encapsulate([frame]), **pixel_module, number_of_frames=1)
-    return array.astype(array.dtype.newbyteorder("<")).tobytes()
+    array, description = decoder.as_array(encapsulate([frame]), **pixel_module, number_of_frames=1)
+    return array.astype(array.dtype.newbyteorder("<")).tobytes(), dict(description)
+
+
+def explicit_header(header: bytes, pixel_length: int, frame_count: int, decoded: dict | None = None) -> bytes:
+    """The file up to its Pixel Data value, re-encoded as Explicit VR Little Endian, as transcode() writes it.
+
+    `header` is the stored file up to its pixel data; `decoded` the decoder's description when the frames
+    that follow were decompressed (YBR became RGB, planes interleaved), as Dataset.decompress records it.
+    """
+    dataset = pydicom.dcmread(io.BytesIO(header), stop_before_pixels=True)
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if decoded is not None:
+        dataset.PhotometricInterpretation = decoded["photometric_interpretation"]
+        if int(decoded["samples_per_pixel"]) > 1:
+            dataset.PlanarConfiguration = int(decoded["planar_configuration"])
+        if "NumberOfFrames" in dataset or frame_count > 1:
+            dataset.NumberOfFrames = frame_count
+    output = io.BytesIO()
+    pydicom.dcmwrite(output, dataset, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    # Native pixels come from Implicit VR (always OW there, PS3.5 A.1, and pydicom keeps it); decoded ones
+    # are OB up to 8 bits allocated, else OW, as Dataset.decompress sets them.
+    vr = b"OW" if decoded is None or int(dataset.BitsAllocated) > 8 else b"OB"
+    padded = pixel_length + pixel_length % 2
+    return output.getvalue() + struct.pack("<HH", 0x7FE0, 0x0010) + vr + b"\0\0" + struct.pack("<I", padded)
 
 
 def encode_frame_jp2(frame: bytes, pixel_module: dict[str, object]) -> bytes:

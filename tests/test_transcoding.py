@@ -10,9 +10,10 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import generate_frames
-from pydicom.uid import generate_uid
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_uid
 
-from tests.dicom_factory import SAMPLES
+from shared.transcode import transcode
+from tests.dicom_factory import SAMPLES, make_instance
 from tests.helpers import stored
 from tests.multipart_split import split
 
@@ -147,3 +148,31 @@ def test_jpeg_ls_input_converts_losslessly(client: httpx.Client, base_url: str, 
     np.testing.assert_array_equal(
         result.pixel_array, pydicom.dcmread(SAMPLES / "transcoding" / "ExplicitVRLittleEndian.dcm").pixel_array
     )
+
+
+def multi_frame(tmp_path: Path, syntax: str) -> Path:
+    """A 6-frame instance compressed with pydicom's own encoders (the samples have one frame each)."""
+    dataset = pydicom.dcmread(io.BytesIO(make_instance(rows=32, columns=32, frames=6)))
+    dataset.compress(syntax, generate_instance_uid=False)
+    path = tmp_path / "multi.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    "source",
+    [*(p.stem for p in TRANSCODING), *(f"multi-frame {s}" for s in (RLELossless, JPEG2000Lossless, JPEGLSLossless))],
+)
+def test_conversion_to_explicit_vr_le_streamed_per_frame_equals_converting_the_whole_file(
+    client: httpx.Client, base_url: str, tmp_path: Path, source: str
+) -> None:
+    path = (
+        multi_frame(tmp_path, source.split()[-1])
+        if source.startswith("multi")
+        else SAMPLES / "transcoding" / f"{source}.dcm"
+    )
+    url = stored(client, base_url, path)
+    as_stored = client.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"}).content
+    converted = client.get(url, headers={"Accept": "application/dicom"})
+    assert converted.headers["content-length"] == str(len(converted.content))
+    assert converted.content == transcode(as_stored, EVRLE)
