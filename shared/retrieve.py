@@ -180,9 +180,7 @@ async def _open_decoded(storage: Storage, record: InstanceRecord) -> Opened | No
     if last_offset + last_length + 8 != record.size:  # the sequence delimiter ends the file
         return None
     syntax, module = record.transfer_syntax, fragments.pixel_module
-    header, first_raw = await asyncio.gather(
-        storage.download_range(blob, 0, fragments.frames[0][0][0]), _read_ranges(storage, blob, fragments.frames[0])
-    )
+    header, first_raw = await _header_and_frame(storage, record, 1)
     first, description = await asyncio.to_thread(decode_described_frame, first_raw, syntax, module)
     length = len(first) * len(fragments.frames)
     head = await asyncio.to_thread(explicit_header, header, length, len(fragments.frames), description)
@@ -194,6 +192,20 @@ async def _open_decoded(storage: Storage, record: InstanceRecord) -> Opened | No
 
     return Opened(EXPLICIT_VR_LITTLE_ENDIAN, _chain([head, first], later_frames(), b"\0" * (length % 2)),
                   len(head) + length + length % 2)  # fmt: skip
+
+
+async def _header_and_frame(storage: Storage, record: InstanceRecord, frame: int) -> tuple[bytes, bytes] | None:
+    """The file up to its pixel data and one frame as stored, read concurrently; None where store time did not
+    locate the frames (deflated, big endian, unrecognised fragments)."""
+    blob, layout, fragments = instance_blob(record.blob), record.frames, record.encapsulated
+    if layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
+        header_end, frame_read = layout.offset, storage.download_range(blob, *layout.byte_range(frame))
+    elif fragments is not None:
+        header_end, frame_read = fragments.frames[0][0][0], _read_ranges(storage, blob, fragments.frames[frame - 1])
+    else:
+        return None
+    header, frame_data = await asyncio.gather(storage.download_range(blob, 0, header_end), frame_read)
+    return header, frame_data
 
 
 async def _chain(first: list[bytes], rest: AsyncIterator[bytes], tail: bytes) -> AsyncIterator[bytes]:
@@ -449,24 +461,16 @@ async def _rendered_response(
     storage: Storage, record: InstanceRecord, frame: int, render_request: RenderRequest, max_size: int | None
 ) -> Response:
     """The header and the one frame, where store time located the frames; else the whole file."""
-    blob, layout, fragments = instance_blob(record.blob), record.frames, record.encapsulated
+    layout, fragments = record.frames, record.encapsulated
     counter = start_counting_bytes()
     count = layout.count if layout else len(fragments.frames) if fragments else None
     if count is not None and frame > count:
         raise not_found(f"Frame {frame} does not exist: the instance has {count} frame(s).")
-    if layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
-        header, frame_data = await asyncio.gather(
-            storage.download_range(blob, 0, layout.offset), storage.download_range(blob, *layout.byte_range(frame))
-        )
-        image = await asyncio.to_thread(render_frame, header, frame_data, frame, render_request, max_size)
-    elif fragments is not None:
-        header, frame_data = await asyncio.gather(
-            storage.download_range(blob, 0, fragments.frames[0][0][0]),
-            _read_ranges(storage, blob, fragments.frames[frame - 1]),
-        )
-        image = await asyncio.to_thread(render_frame, header, frame_data, frame, render_request, max_size)
+    located = await _header_and_frame(storage, record, frame)
+    if located is not None:
+        image = await asyncio.to_thread(render_frame, *located, frame, render_request, max_size)
     else:
-        data = await storage.download(blob)
+        data = await storage.download(instance_blob(record.blob))
         image = await asyncio.to_thread(render, data, frame, render_request, max_size)
     headers = {"X-Storage-Bytes-Read": str(counter[0])}
     return Response(image, media_type=render_request.media_type, headers=headers)
