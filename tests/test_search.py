@@ -218,6 +218,16 @@ def test_limit_and_offset_page_through_results(client: httpx.Client, base_url: s
     assert uids(pages[0] + pages[1]) == [archive["c"], archive["b"], archive["a"]]
 
 
+def test_paging_is_stable_when_results_were_stored_together(client: httpx.Client, base_url: str) -> None:
+    # One request commits its instances in one transaction, with one timestamp: the UIDs break the tie.
+    study, series = generate_uid(), generate_uid()
+    assert store(client, f"{base_url}/studies", [make_instance(study, series) for _ in range(7)]).status_code == 200
+    url = f"{base_url}/studies/{study}/series/{series}/instances"
+    everything = [values(r, "00080018")[0] for r in search(client, url)]
+    paged = [values(r, "00080018")[0] for o in range(0, 7, 3) for r in search(client, url, limit="3", offset=str(o))]
+    assert paged == everything and len(set(paged)) == 7
+
+
 def test_offset_past_the_end_answers_204(client: httpx.Client, base_url: str, archive: dict) -> None:
     response = client.get(f"{base_url}/studies", params={"PatientID": archive["patient"], "offset": "3"})
     assert response.status_code == 204
