@@ -1,7 +1,8 @@
 """Store and retrieve one large DICOM file through the local host and print the server's memory.
 
 Usage: python -m bench.bigfile [--gib 2]   (make bigfile GIB=2)
-The file is Implicit VR Little Endian: retrieved as stored, then converted to Explicit VR Little Endian.
+The file is Implicit VR Little Endian: retrieved as stored, then converted to Explicit VR Little Endian
+and to JPEG 2000 lossless.
 The file is written to disk in chunks and streamed both ways, so neither side holds it in memory;
 the figures show whether the server does. Azurite keeps its data on disk for this run.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import httpx
 import pydicom
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
 from bench.servers import memory_kib, our_service
 
@@ -63,6 +64,16 @@ def chunks_of(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def received_bytes(client: httpx.Client, url: str, syntax: str) -> int:
+    """Retrieve the instance converted to `syntax`, counting the bytes without keeping them."""
+    received = 0
+    with client.stream("GET", url, headers={"Accept": f"application/dicom; transfer-syntax={syntax}"}) as response:
+        assert response.headers["content-type"].endswith(f"transfer-syntax={syntax}"), response.status_code
+        for chunk in response.iter_bytes():
+            received += len(chunk)
+    return received
+
+
 def run(size: int, workdir: Path) -> dict[str, float]:
     with our_service(workdir) as server:
         base = server.base_url
@@ -87,13 +98,13 @@ def run(size: int, workdir: Path) -> dict[str, float]:
                     received += len(chunk)
             retrieve_seconds = time.perf_counter() - started
             assert received == file_size
-            started, converted = time.perf_counter(), 0
-            with client.stream("GET", url, headers={"Accept": "application/dicom"}) as response:
-                assert response.headers["content-type"].endswith(f"transfer-syntax={ExplicitVRLittleEndian}")
-                for chunk in response.iter_bytes():
-                    converted += len(chunk)
+            started = time.perf_counter()
+            converted = received_bytes(client, url, ExplicitVRLittleEndian)
             convert_seconds = time.perf_counter() - started
             assert converted >= file_size, "the same pixel data behind a re-encoded header"
+            started = time.perf_counter()
+            compressed = received_bytes(client, url, JPEG2000Lossless)
+            compress_seconds = time.perf_counter() - started
             frame = client.get(f"{url}/frames/{frames // 2 + 1}", headers={"Accept": "application/octet-stream"})
             assert len(frame.content) == FRAME_SIDE * FRAME_SIDE * 2
         peak = memory_kib(server.pid)["VmHWM"]
@@ -106,6 +117,8 @@ def run(size: int, workdir: Path) -> dict[str, float]:
         "retrieve_mib_per_s": round(mib / retrieve_seconds, 1),
         "converted_retrieve_seconds": round(convert_seconds, 1),
         "converted_retrieve_mib_per_s": round(mib / convert_seconds, 1),
+        "jpeg2000_retrieve_seconds": round(compress_seconds, 1),
+        "jpeg2000_retrieve_mib": round(compressed / 2**20, 1),
         "server_rss_before_mib": round(baseline / 1024, 1),
         "server_peak_after_store_mib": round(after_store / 1024, 1),
         "server_peak_mib": round(peak / 1024, 1),

@@ -331,11 +331,15 @@ def _encapsulated_layout(file: IO[bytes], dataset: Dataset, syntax: UID) -> Enca
     frames = frames_from_fragments(fragments, offsets, count)
     if frames is None:
         return None
+    return EncapsulatedLayout(frames, pixel_module(dataset))
+
+
+def pixel_module(dataset: Dataset) -> dict[str, object]:
+    """What a pixel decoder or encoder needs to know of a frame, in pydicom's argument names."""
     module = {name: dataset.get(keyword) for name, keyword in PIXEL_MODULE.items() if keyword in dataset}
-    module = {
+    return {
         name: (str(value) if name == "photometric_interpretation" else int(value)) for name, value in module.items()
     }
-    return EncapsulatedLayout(frames, module)
 
 
 def frames_from_fragments(

@@ -27,12 +27,14 @@ from .multipart import closing, new_boundary, part_head, related_content_type
 from .render import THUMBNAIL_SIZE, RenderRequest, parse_render_request, render, render_frame
 from .storage import Storage, get_storage, instance_blob, metadata_blob, start_counting_bytes
 from .transcode import (
+    SEQUENCE_DELIMITER,
     can_transcode,
     decode_described_frame,
     decode_frame,
     encode_frame_jp2,
-    explicit_header,
+    fragment_item,
     frames_of,
+    reencoded_header,
     transcode,
 )
 from .uids import require_uid
@@ -122,7 +124,7 @@ async def retrieve(
         return StreamingResponse(
             first.chunks,
             media_type=f"{DICOM}; transfer-syntax={first.transfer_syntax}",
-            headers={"Content-Length": str(first.length)},
+            headers={"Content-Length": str(first.length)} if first.length is not None else None,
         )
     boundary = new_boundary()
     return StreamingResponse(
@@ -135,7 +137,7 @@ async def retrieve(
 class Opened:
     transfer_syntax: str
     chunks: AsyncIterator[bytes]
-    length: int
+    length: int | None  # unknown for data encoded as it streams
 
 
 async def _open(storage: Storage, record: InstanceRecord, syntax: str) -> Opened:
@@ -145,7 +147,7 @@ async def _open(storage: Storage, record: InstanceRecord, syntax: str) -> Opened
             if syntax in (ORIGINAL, record.transfer_syntax):
                 chunks = await storage.open_stream(instance_blob(record.blob))
                 return Opened(record.transfer_syntax, chunks, record.size)
-            if syntax == EXPLICIT_VR_LITTLE_ENDIAN and (streamed := await _open_decoded(storage, record)):
+            if streamed := await _open_converted(storage, record, syntax):
                 return streamed
             data = await asyncio.to_thread(transcode, await storage.download(instance_blob(record.blob)), syntax)
             return Opened(syntax, _once(data), len(data))
@@ -157,41 +159,83 @@ async def _open(storage: Storage, record: InstanceRecord, syntax: str) -> Opened
     raise not_found("The instance is being replaced repeatedly; retry.")
 
 
-async def _open_decoded(storage: Storage, record: InstanceRecord) -> Opened | None:
-    """Explicit VR Little Endian streamed, in memory of one frame: a new header, then the stored native pixels
-    or each compressed frame decoded in turn. None where nothing follows the pixel data is not certain."""
-    blob, layout, fragments = instance_blob(record.blob), record.frames, record.encapsulated
-    if layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
+async def _open_converted(storage: Storage, record: InstanceRecord, syntax: str) -> Opened | None:
+    """The instance converted while it streams, in memory of one frame; None where store time did not locate
+    its frames or something follows its pixel data (then it is converted in memory)."""
+    layout = record.frames
+    if syntax == EXPLICIT_VR_LITTLE_ENDIAN and layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
+        # Implicit VR: only the header changes; the pixel bytes stream as stored.
+        blob = instance_blob(record.blob)
         header = await storage.download_range(blob, 0, layout.offset)
         (length,) = struct.unpack("<I", header[-4:])
         if layout.offset + length != record.size:
             return None
-        head = await asyncio.to_thread(explicit_header, header, length, layout.count)
+        head, _ = await asyncio.to_thread(reencoded_header, header, syntax, layout.count, None, length)
         pixels = await storage.open_stream(blob, layout.offset, length)
-        return Opened(EXPLICIT_VR_LITTLE_ENDIAN, _chain([head], pixels, b"\0" * (length % 2)),
-                      len(head) + length + length % 2)  # fmt: skip
-    if (
-        fragments is None
-        or not fragments.frames
-        or not can_transcode(record.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN)
-    ):
+        return Opened(syntax, _chain([head], pixels, b"\0" * (length % 2)), len(head) + length + length % 2)
+    frames = await _native_frames(storage, record)
+    if frames is None:
         return None
-    last_offset, last_length = fragments.frames[-1][-1]
-    if last_offset + last_length + 8 != record.size:  # the sequence delimiter ends the file
-        return None
-    syntax, module = record.transfer_syntax, fragments.pixel_module
-    header, first_raw = await _header_and_frame(storage, record, 1)
-    first, description = await asyncio.to_thread(decode_described_frame, first_raw, syntax, module)
-    length = len(first) * len(fragments.frames)
-    head = await asyncio.to_thread(explicit_header, header, length, len(fragments.frames), description)
+    length = len(frames.first) * frames.count
+    head, module = await asyncio.to_thread(
+        reencoded_header, frames.header, syntax, frames.count, frames.description, length
+    )
+    if syntax == EXPLICIT_VR_LITTLE_ENDIAN:
+        pad = b"\0" * (length % 2)
+        return Opened(syntax, _chain([head, frames.first], frames.rest, pad), len(head) + length + len(pad))
+    first = fragment_item(await asyncio.to_thread(encode_frame_jp2, frames.first, module))
 
-    async def later_frames() -> AsyncIterator[bytes]:
+    async def encoded() -> AsyncIterator[bytes]:
+        async for frame in frames.rest:
+            yield fragment_item(await asyncio.to_thread(encode_frame_jp2, frame, module))
+
+    return Opened(syntax, _chain([head, first], encoded(), SEQUENCE_DELIMITER), None)
+
+
+@dataclass
+class NativeFrames:
+    """An instance's frames as native Explicit VR Little Endian pixels, the first already read."""
+
+    header: bytes  # the stored file up to its pixel data
+    count: int
+    first: bytes
+    description: dict | None  # the decoder's, when the frames were decompressed
+    rest: AsyncIterator[bytes]
+
+
+async def _native_frames(storage: Storage, record: InstanceRecord) -> NativeFrames | None:
+    blob, layout, fragments = instance_blob(record.blob), record.frames, record.encapsulated
+    native = layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE
+    if not native:
+        if fragments is None or not can_transcode(record.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN):
+            return None
+        last_offset, last_length = fragments.frames[-1][-1]
+        if last_offset + last_length + 8 != record.size:  # the sequence delimiter ends the file
+            return None
+    located = await _header_and_frame(storage, record, 1)
+    if located is None:
+        return None
+    header, first = located
+    if layout is not None and native:
+        (length,) = struct.unpack("<I", header[-4:])
+        if layout.offset + length != record.size:
+            return None
+
+        async def stored() -> AsyncIterator[bytes]:
+            for number in range(2, layout.count + 1):
+                yield await storage.download_range(blob, *layout.byte_range(number))
+
+        return NativeFrames(header, layout.count, first, None, stored())
+    assert fragments is not None
+    syntax, module = record.transfer_syntax, fragments.pixel_module
+    first, description = await asyncio.to_thread(decode_described_frame, first, syntax, module)
+
+    async def decoded() -> AsyncIterator[bytes]:
         for ranges in fragments.frames[1:]:
             raw = await _read_ranges(storage, blob, ranges)
             yield await asyncio.to_thread(decode_frame, raw, syntax, module)
 
-    return Opened(EXPLICIT_VR_LITTLE_ENDIAN, _chain([head, first], later_frames(), b"\0" * (length % 2)),
-                  len(head) + length + length % 2)  # fmt: skip
+    return NativeFrames(header, len(fragments.frames), first, description, decoded())
 
 
 async def _header_and_frame(storage: Storage, record: InstanceRecord, frame: int) -> tuple[bytes, bytes] | None:

@@ -1,8 +1,8 @@
 """Transfer-syntax conversion on retrieve, with pydicom's pixel backends (pylibjpeg, openjpeg, pyjpegls).
 
 Outputs: Explicit VR Little Endian and JPEG 2000 lossless. Lossless inputs keep every pixel value.
-To Explicit VR Little Endian, instances whose frames were located at store time are streamed (a new
-header, then the stored or per-frame decoded pixels); others are converted in memory, one at a time.
+Instances whose frames were located at store time are converted while they stream (a re-encoded header,
+then the stored pixels or each frame decoded, and encoded, in turn); others in memory, one at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pydicom import Dataset
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import get_decoder, get_encoder
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless
+
+from .dicom_file import pixel_module
 
 OUTPUTS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
 INPUTS = frozenset({
@@ -81,14 +83,23 @@ def decode_described_frame(frame: bytes, syntax: str, pixel_module: dict[str, ob
     return array.astype(array.dtype.newbyteorder("<")).tobytes(), dict(description)
 
 
-def explicit_header(header: bytes, pixel_length: int, frame_count: int, decoded: dict | None = None) -> bytes:
-    """The file up to its Pixel Data value, re-encoded as Explicit VR Little Endian, as transcode() writes it.
+ITEM = b"\xfe\xff\x00\xe0"
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+
+
+def reencoded_header(
+    header: bytes, target: str, frame_count: int, decoded: dict | None, pixel_length: int
+) -> tuple[bytes, dict[str, object]]:
+    """The file up to its Pixel Data value, re-encoded for `target` as transcode() writes it, and the pixel
+    module of the frames that follow (what the JPEG 2000 encoder needs).
 
     `header` is the stored file up to its pixel data; `decoded` the decoder's description when the frames
-    that follow were decompressed (YBR became RGB, planes interleaved), as Dataset.decompress records it.
+    were decompressed (YBR became RGB, planes interleaved), as Dataset.decompress records it. For Explicit
+    VR Little Endian the value is `pixel_length` bytes; for JPEG 2000 it is encapsulated, of undefined
+    length, behind an empty Basic Offset Table (frame sizes are known only as they are encoded).
     """
     dataset = pydicom.dcmread(io.BytesIO(header), stop_before_pixels=True)
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.file_meta.TransferSyntaxUID = UID(target)
     if decoded is not None:
         dataset.PhotometricInterpretation = decoded["photometric_interpretation"]
         if int(decoded["samples_per_pixel"]) > 1:
@@ -97,11 +108,20 @@ def explicit_header(header: bytes, pixel_length: int, frame_count: int, decoded:
             dataset.NumberOfFrames = frame_count
     output = io.BytesIO()
     pydicom.dcmwrite(output, dataset, enforce_file_format=True, implicit_vr=False, little_endian=True)
-    # Native pixels come from Implicit VR (always OW there, PS3.5 A.1, and pydicom keeps it); decoded ones
-    # are OB up to 8 bits allocated, else OW, as Dataset.decompress sets them.
-    vr = b"OW" if decoded is None or int(dataset.BitsAllocated) > 8 else b"OB"
-    padded = pixel_length + pixel_length % 2
-    return output.getvalue() + struct.pack("<HH", 0x7FE0, 0x0010) + vr + b"\0\0" + struct.pack("<I", padded)
+    tag = struct.pack("<HH", 0x7FE0, 0x0010)
+    if target == JPEG2000Lossless:
+        pixel_header = tag + b"OB\0\0" + b"\xff\xff\xff\xff" + ITEM + bytes(4)
+    else:
+        # Native pixels come from Implicit VR (always OW there, PS3.5 A.1, and pydicom keeps it); decoded ones
+        # are OB up to 8 bits allocated, else OW, as Dataset.decompress sets them.
+        vr = b"OW" if decoded is None or int(dataset.BitsAllocated) > 8 else b"OB"
+        pixel_header = tag + vr + b"\0\0" + struct.pack("<I", pixel_length + pixel_length % 2)
+    return output.getvalue() + pixel_header, pixel_module(dataset)
+
+
+def fragment_item(codestream: bytes) -> bytes:
+    padded = codestream + b"\0" * (len(codestream) % 2)
+    return ITEM + struct.pack("<I", len(padded)) + padded
 
 
 def encode_frame_jp2(frame: bytes, pixel_module: dict[str, object]) -> bytes:

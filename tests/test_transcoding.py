@@ -159,20 +159,42 @@ def multi_frame(tmp_path: Path, syntax: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    "source",
-    [*(p.stem for p in TRANSCODING), *(f"multi-frame {s}" for s in (RLELossless, JPEG2000Lossless, JPEGLSLossless))],
-)
+SOURCES = [
+    *(p.stem for p in TRANSCODING),
+    *(f"multi-frame {s}" for s in (RLELossless, JPEG2000Lossless, JPEGLSLossless)),
+]
+
+
+def stored_source(client: httpx.Client, base_url: str, tmp_path: Path, source: str) -> tuple[str, bytes]:
+    """A sample (or a made multi-frame file) stored anew: its URL and its bytes as stored."""
+    is_made = source.startswith("multi-frame")
+    path = multi_frame(tmp_path, source.split()[-1]) if is_made else SAMPLES / "transcoding" / f"{source}.dcm"
+    url = stored(client, base_url, path)
+    return url, client.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"}).content
+
+
+@pytest.mark.parametrize("source", SOURCES)
 def test_conversion_to_explicit_vr_le_streamed_per_frame_equals_converting_the_whole_file(
     client: httpx.Client, base_url: str, tmp_path: Path, source: str
 ) -> None:
-    path = (
-        multi_frame(tmp_path, source.split()[-1])
-        if source.startswith("multi")
-        else SAMPLES / "transcoding" / f"{source}.dcm"
-    )
-    url = stored(client, base_url, path)
-    as_stored = client.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"}).content
+    url, as_stored = stored_source(client, base_url, tmp_path, source)
     converted = client.get(url, headers={"Accept": "application/dicom"})
     assert converted.headers["content-length"] == str(len(converted.content))
     assert converted.content == transcode(as_stored, EVRLE)
+
+
+@pytest.mark.parametrize("source", [s for s in SOURCES if not s.endswith(("JPEG2000Lossless", JPEG2000Lossless))])
+def test_conversion_to_jpeg_2000_streamed_per_frame_equals_converting_the_whole_file(
+    client: httpx.Client, base_url: str, tmp_path: Path, source: str
+) -> None:
+    # Streamed, the frames' sizes are not known up front: an empty Basic Offset Table, no Content-Length.
+    url, as_stored = stored_source(client, base_url, tmp_path, source)
+    converted = client.get(url, headers={"Accept": f"application/dicom; transfer-syntax={J2K_LOSSLESS}"})
+    assert converted.status_code == 200
+    whole = pydicom.dcmread(io.BytesIO(transcode(as_stored, J2K_LOSSLESS)))
+    streamed = pydicom.dcmread(io.BytesIO(converted.content))
+    count = int(whole.get("NumberOfFrames") or 1)
+    frames = [list(generate_frames(d.PixelData, number_of_frames=count)) for d in (streamed, whole)]
+    assert frames[0] == frames[1]
+    del streamed.PixelData, whole.PixelData
+    assert streamed == whole and streamed.file_meta == whole.file_meta
