@@ -37,7 +37,10 @@ def transcode(data: bytes, target: str) -> bytes:
     dataset = pydicom.dcmread(io.BytesIO(data))
     _to_explicit_little_endian(dataset)
     if target == JPEG2000Lossless and "PixelData" in dataset:
-        dataset.compress(JPEG2000Lossless, generate_instance_uid=False)
+        pixels = dataset.pixel_array  # colour interleaved, whatever the planar configuration
+        if int(dataset.get("SamplesPerPixel") or 1) > 1:
+            dataset.PlanarConfiguration = 0  # JPEG 2000 codes interleaved samples (PS3.5 8.2.4)
+        dataset.compress(JPEG2000Lossless, pixels, generate_instance_uid=False)
     output = io.BytesIO()
     pydicom.dcmwrite(output, dataset, enforce_file_format=True, implicit_vr=False, little_endian=True)
     return output.getvalue()
@@ -91,7 +94,7 @@ def reencoded_header(
     header: bytes, target: str, frame_count: int, decoded: dict | None, pixel_length: int
 ) -> tuple[bytes, dict[str, object]]:
     """The file up to its Pixel Data value, re-encoded for `target` as transcode() writes it, and the pixel
-    module of the frames that follow (what the JPEG 2000 encoder needs).
+    module of the frames that follow, as they come (what the JPEG 2000 encoder needs).
 
     `header` is the stored file up to its pixel data; `decoded` the decoder's description when the frames
     were decompressed (YBR became RGB, planes interleaved), as Dataset.decompress records it. For Explicit
@@ -106,6 +109,9 @@ def reencoded_header(
             dataset.PlanarConfiguration = int(decoded["planar_configuration"])
         if "NumberOfFrames" in dataset or frame_count > 1:
             dataset.NumberOfFrames = frame_count
+    module = pixel_module(dataset)
+    if target == JPEG2000Lossless and int(dataset.get("SamplesPerPixel") or 1) > 1:
+        dataset.PlanarConfiguration = 0  # encode_frame_jp2 interleaves the samples
     output = io.BytesIO()
     pydicom.dcmwrite(output, dataset, enforce_file_format=True, implicit_vr=False, little_endian=True)
     tag = struct.pack("<HH", 0x7FE0, 0x0010)
@@ -116,7 +122,7 @@ def reencoded_header(
         # are OB up to 8 bits allocated, else OW, as Dataset.decompress sets them.
         vr = b"OW" if decoded is None or int(dataset.BitsAllocated) > 8 else b"OB"
         pixel_header = tag + vr + b"\0\0" + struct.pack("<I", pixel_length + pixel_length % 2)
-    return output.getvalue() + pixel_header, pixel_module(dataset)
+    return output.getvalue() + pixel_header, module
 
 
 def fragment_item(codestream: bytes) -> bytes:
@@ -125,13 +131,18 @@ def fragment_item(codestream: bytes) -> bytes:
 
 
 def encode_frame_jp2(frame: bytes, pixel_module: dict[str, object]) -> bytes:
-    """One frame of native Explicit VR LE pixel bytes (interleaved colour) as a JPEG 2000 lossless codestream."""
+    """One frame of native Explicit VR LE pixel bytes as a JPEG 2000 lossless codestream (samples interleaved)."""
     rows, columns = int(pixel_module["rows"]), int(pixel_module["columns"])
     samples, bits = int(pixel_module.get("samples_per_pixel", 1)), int(pixel_module["bits_allocated"])
     signed = int(pixel_module.get("pixel_representation", 0)) == 1
     dtype = np.dtype(f"<{'i' if signed else 'u'}{max(1, bits // 8)}")
-    shape = (rows, columns, samples) if samples > 1 else (rows, columns)
-    array = np.frombuffer(frame, dtype=dtype)[: rows * columns * samples].reshape(shape)
+    array = np.frombuffer(frame, dtype=dtype)[: rows * columns * samples]
+    if samples == 1:
+        array = array.reshape(rows, columns)
+    elif int(pixel_module.get("planar_configuration", 0)) == 1:  # planes one after another
+        array = array.reshape(samples, rows, columns).transpose(1, 2, 0)
+    else:
+        array = array.reshape(rows, columns, samples)
     options = {**pixel_module, "number_of_frames": 1, "planar_configuration": 0}
     if samples == 3:
         options["photometric_interpretation"] = "RGB"  # decoded colour is RGB

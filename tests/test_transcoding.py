@@ -9,9 +9,11 @@ import httpx
 import numpy as np
 import pydicom
 import pytest
-from pydicom.encaps import generate_frames
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_uid
 
+from shared.dicom_file import pixel_module
 from shared.transcode import transcode
 from tests.dicom_factory import SAMPLES, make_instance
 from tests.helpers import stored
@@ -150,6 +152,16 @@ def test_jpeg_ls_input_converts_losslessly(client: httpx.Client, base_url: str, 
     )
 
 
+def planar(tmp_path: Path) -> Path:
+    """The Implicit VR sample with its colour planes one after another (PlanarConfiguration 1)."""
+    dataset = pydicom.dcmread(SAMPLES / "transcoding" / "ImplicitVRLittleEndian.dcm")
+    dataset.PixelData = np.ascontiguousarray(dataset.pixel_array.transpose(2, 0, 1)).tobytes()
+    dataset.PlanarConfiguration = 1
+    path = tmp_path / "planar.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
 def multi_frame(tmp_path: Path, syntax: str) -> Path:
     """A 6-frame instance compressed with pydicom's own encoders (the samples have one frame each)."""
     dataset = pydicom.dcmread(io.BytesIO(make_instance(rows=32, columns=32, frames=6)))
@@ -161,14 +173,19 @@ def multi_frame(tmp_path: Path, syntax: str) -> Path:
 
 SOURCES = [
     *(p.stem for p in TRANSCODING),
+    "planar colour",
     *(f"multi-frame {s}" for s in (RLELossless, JPEG2000Lossless, JPEGLSLossless)),
 ]
 
 
 def stored_source(client: httpx.Client, base_url: str, tmp_path: Path, source: str) -> tuple[str, bytes]:
-    """A sample (or a made multi-frame file) stored anew: its URL and its bytes as stored."""
-    is_made = source.startswith("multi-frame")
-    path = multi_frame(tmp_path, source.split()[-1]) if is_made else SAMPLES / "transcoding" / f"{source}.dcm"
+    """A sample (or a made planar or multi-frame file) stored anew: its URL and its bytes as stored."""
+    if source == "planar colour":
+        path = planar(tmp_path)
+    elif source.startswith("multi-frame"):
+        path = multi_frame(tmp_path, source.split()[-1])
+    else:
+        path = SAMPLES / "transcoding" / f"{source}.dcm"
     url = stored(client, base_url, path)
     return url, client.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"}).content
 
@@ -196,5 +213,18 @@ def test_conversion_to_jpeg_2000_streamed_per_frame_equals_converting_the_whole_
     count = int(whole.get("NumberOfFrames") or 1)
     frames = [list(generate_frames(d.PixelData, number_of_frames=count)) for d in (streamed, whole)]
     assert frames[0] == frames[1]
+    np.testing.assert_array_equal(streamed.pixel_array, pydicom.dcmread(io.BytesIO(as_stored)).pixel_array)
     del streamed.PixelData, whole.PixelData
     assert streamed == whole and streamed.file_meta == whole.file_meta
+    assert streamed.get("PlanarConfiguration", 0) == 0, "JPEG 2000 codes colour samples interleaved"
+
+
+def test_image_jp2_frames_of_planar_colour_are_coded_interleaved(
+    client: httpx.Client, base_url: str, tmp_path: Path
+) -> None:
+    path = planar(tmp_path)
+    response = client.get(stored(client, base_url, path) + "/frames/1", headers={"Accept": "image/jp2"})
+    source = pydicom.dcmread(path)
+    module = {**pixel_module(source), "planar_configuration": 0, "number_of_frames": 1}
+    decoded, _ = get_decoder(J2K_LOSSLESS).as_array(encapsulate([response.content]), **module)
+    np.testing.assert_array_equal(decoded, source.pixel_array)
