@@ -14,6 +14,7 @@ import pydicom
 
 from .mediatypes import parse_media_type
 from .multipart import closing, new_boundary, part_head, read_parts
+from .uids import is_valid_uid
 
 READ_CHUNK = 1024 * 1024
 ALREADY_EXISTS = 45070
@@ -175,8 +176,8 @@ class DicomWebClient:
             boundary = parse_media_type(response.headers["content-type"]).params.get("boundary")
             async for part in read_parts(_counted(response.aiter_bytes(), on_bytes), boundary):
                 with part.file as spooled:
-                    uid = pydicom.dcmread(spooled, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
-                    target = folder / f"{uid.SOPInstanceUID}.dcm"
+                    header = pydicom.dcmread(spooled, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+                    target = folder / instance_file_name(str(header.get("SOPInstanceUID", "")), len(written) + 1)
                     spooled.seek(0)
                     with target.open("wb") as out:
                         shutil.copyfileobj(spooled, out, READ_CHUNK)
@@ -189,6 +190,12 @@ class DicomWebClient:
         response = await self.http.delete(f"{self.base_url}/{path}", headers=self.headers("*/*"))
         if response.status_code != 204:
             raise ServiceError(describe(response))
+
+
+def instance_file_name(sop_instance_uid: str, number: int) -> str:
+    """`<SOP Instance UID>.dcm`; a value that is not a UID (a path, say) never names a file."""
+    uid = sop_instance_uid.strip("\0 ")
+    return f"{uid}.dcm" if is_valid_uid(uid) else f"instance-{number}.dcm"
 
 
 async def _body(files: list[Path], boundary: str) -> AsyncIterator[bytes]:

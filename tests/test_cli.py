@@ -18,6 +18,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from shared import cli
+from shared.client import instance_file_name
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.entra import CLIENT_ID, OWNER, READER, TENANT, FakeEntraHttp, SigningKey
@@ -192,3 +193,17 @@ def test_token_prints_an_access_token_for_curl(
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert curl.stdout == "204"
+
+
+@pytest.mark.parametrize(
+    ("uid", "name"),
+    [
+        ("1.2.3", "1.2.3.dcm"),
+        ("1.2.3\0", "1.2.3.dcm"),
+        ("../../etc/cron.d/x", "instance-4.dcm"),
+        ("", "instance-4.dcm"),
+    ],
+)
+def test_retrieved_files_are_named_by_uid_and_never_by_a_path(uid: str, name: str) -> None:
+    # The UIDs come from the server's response; a hostile server must not steer where files are written.
+    assert instance_file_name(uid, 4) == name
