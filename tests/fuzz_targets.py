@@ -104,8 +104,24 @@ def seeds(target: str) -> list[bytes]:
             b"PatientName=doe*&fuzzymatching=true&includefield=all&limit=10&offset=2",
             b"StudyDate=20200101-20201231&ModalitiesInStudy=CT,MR&00100020=ID1",
         ],
-        "dicom": [instance[len(PREFIX) :]],
+        "dicom": [instance[len(PREFIX) :], _encapsulated_seed()[len(PREFIX) :]],
     }[target]
+
+
+def _encapsulated_seed() -> bytes:
+    """Three JPEG-LS frames in two fragments each, no offset table: the fragment walk and the frame markers."""
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_frames
+
+    from tests.dicom_factory import make_instance
+
+    dataset = pydicom.dcmread(io.BytesIO(make_instance(rows=16, columns=16, frames=3)))
+    dataset.compress("1.2.840.10008.1.2.4.80", generate_instance_uid=False)
+    frames = list(generate_frames(dataset.PixelData, number_of_frames=3))
+    dataset.PixelData = encapsulate(frames, fragments_per_frame=2, has_bot=False)
+    output = io.BytesIO()
+    dataset.save_as(output, enforce_file_format=True)
+    return output.getvalue()
 
 
 INSTRUMENTED = ("shared.multipart", "shared.mediatypes", "shared.search", "shared.dicom_file", "shared.dicom_json",
