@@ -34,6 +34,7 @@ from .transcode import (
     encode_frame_jp2,
     fragment_item,
     frames_of,
+    little_endian_words,
     reencoded_header,
     transcode,
 )
@@ -47,6 +48,8 @@ JP2 = "image/jp2"
 JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
 # Uncompressed syntaxes whose bytes are Explicit VR Little Endian's as they are, for pixel data.
 LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", EXPLICIT_VR_LITTLE_ENDIAN}
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+WORD_BITS = {8, 16, 32, 64}  # big-endian samples of these sizes are swapped to little endian word by word
 METADATA_CONCURRENCY = 16
 
 
@@ -205,7 +208,7 @@ class NativeFrames:
 
 async def _native_frames(storage: Storage, record: InstanceRecord) -> NativeFrames | None:
     blob, layout, fragments = instance_blob(record.blob), record.frames, record.encapsulated
-    native = layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE
+    native = layout is not None and _ranged_native(record)
     if not native:
         if fragments is None or not can_transcode(record.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN):
             return None
@@ -217,15 +220,15 @@ async def _native_frames(storage: Storage, record: InstanceRecord) -> NativeFram
         return None
     header, first = located
     if layout is not None and native:
-        (length,) = struct.unpack("<I", header[-4:])
+        (length,) = struct.unpack(">I" if record.transfer_syntax == BIG_ENDIAN else "<I", header[-4:])
         if layout.offset + length != record.size:
             return None
 
         async def stored() -> AsyncIterator[bytes]:
             for number in range(2, layout.count + 1):
-                yield await storage.download_range(blob, *layout.byte_range(number))
+                yield _little_endian(record, await storage.download_range(blob, *layout.byte_range(number)))
 
-        return NativeFrames(header, layout.count, first, None, stored())
+        return NativeFrames(header, layout.count, _little_endian(record, first), None, stored())
     assert fragments is not None
     syntax, module = record.transfer_syntax, fragments.pixel_module
     first, description = await asyncio.to_thread(decode_described_frame, first, syntax, module)
@@ -238,11 +241,28 @@ async def _native_frames(storage: Storage, record: InstanceRecord) -> NativeFram
     return NativeFrames(header, len(fragments.frames), first, description, decoded())
 
 
+def _ranged_native(record: InstanceRecord) -> bool:
+    """Uncompressed frames that can be read one by one and, if big endian, swapped word by word."""
+    if record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
+        return True
+    return record.transfer_syntax == BIG_ENDIAN and _bits_allocated(record) in WORD_BITS
+
+
+def _bits_allocated(record: InstanceRecord) -> int:
+    return int(first_text(record.attrs.get("00280100")) or 0)
+
+
+def _little_endian(record: InstanceRecord, pixels: bytes) -> bytes:
+    if record.transfer_syntax != BIG_ENDIAN:
+        return pixels
+    return little_endian_words(pixels, _bits_allocated(record))
+
+
 async def _header_and_frame(storage: Storage, record: InstanceRecord, frame: int) -> tuple[bytes, bytes] | None:
     """The file up to its pixel data and one frame as stored, read concurrently; None where store time did not
-    locate the frames (deflated, big endian, unrecognised fragments)."""
+    locate the frames (deflated, unrecognised fragments)."""
     blob, layout, fragments = instance_blob(record.blob), record.frames, record.encapsulated
-    if layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
+    if layout is not None and _ranged_native(record):
         header_end, frame_read = layout.offset, storage.download_range(blob, *layout.byte_range(frame))
     elif fragments is not None:
         header_end, frame_read = fragments.frames[0][0][0], _read_ranges(storage, blob, fragments.frames[frame - 1])
@@ -408,11 +428,13 @@ async def frames(request: Request, version: str, study: str, series: str, instan
         raise not_found(f"Frame {missing[0]} does not exist: the instance has {count} frame(s).")
     blob = instance_blob(record.blob)
     decoded = choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN
-    if layout is not None and (not decoded or record.transfer_syntax in LITTLE_ENDIAN_NATIVE):
+    if layout is not None and (not decoded or _ranged_native(record)):
         syntax = EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
         contents: list[bytes] = list(
             await asyncio.gather(*(storage.download_range(blob, *layout.byte_range(n)) for n in numbers))
         )
+        if decoded:
+            contents = [_little_endian(record, content) for content in contents]
     elif fragments is not None:  # compressed: each frame is one or a few ranged reads of its fragments
         raw = list(await asyncio.gather(*(_read_ranges(storage, blob, fragments.frames[n - 1]) for n in numbers)))
         syntax = EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
@@ -421,7 +443,7 @@ async def frames(request: Request, version: str, study: str, series: str, instan
             contents = await asyncio.to_thread(lambda: [decode_frame(f, stored, pixel) for f in raw])
         else:
             contents = raw
-    else:  # no recorded layout (deflated, big endian, or fragments without an offset table)
+    else:  # no recorded layout (deflated, 1-bit big endian, or fragments not told apart)
         data = await storage.download(blob)
         contents, syntax = await asyncio.to_thread(
             frames_of, data, numbers, choice.transfer_syntax if decoded else None

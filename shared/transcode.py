@@ -51,10 +51,17 @@ def _to_explicit_little_endian(dataset: Dataset) -> None:
     if "PixelData" in dataset and syntax.is_compressed and syntax != "1.2.840.10008.1.2.1.99":
         dataset.decompress(generate_instance_uid=False)  # to Explicit VR LE; YBR colour becomes RGB
         return
-    if "PixelData" in dataset and not syntax.is_little_endian and int(dataset.BitsAllocated) > 8:
-        width = int(dataset.BitsAllocated) // 8
-        dataset.PixelData = np.frombuffer(dataset.PixelData, dtype=f">u{width}").astype(f"<u{width}").tobytes()
+    if "PixelData" in dataset and not syntax.is_little_endian:
+        dataset.PixelData = little_endian_words(dataset.PixelData, int(dataset.BitsAllocated))
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+
+
+def little_endian_words(pixels: bytes, bits_allocated: int) -> bytes:
+    """Native pixels of a big-endian file in little-endian byte order (8-bit samples are bytes already)."""
+    if bits_allocated <= 8:
+        return pixels
+    width = bits_allocated // 8
+    return np.frombuffer(pixels, dtype=f">u{width}").astype(f"<u{width}").tobytes()
 
 
 def frames_of(data: bytes, numbers: list[int], target: str | None) -> tuple[list[bytes], str]:
@@ -102,6 +109,7 @@ def reencoded_header(
     length, behind an empty Basic Offset Table (frame sizes are known only as they are encoded).
     """
     dataset = pydicom.dcmread(io.BytesIO(header), stop_before_pixels=True)
+    stored_vr = b"OW" if dataset.file_meta.TransferSyntaxUID.is_implicit_VR else header[-8:-6]
     dataset.file_meta.TransferSyntaxUID = UID(target)
     if decoded is not None:
         dataset.PhotometricInterpretation = decoded["photometric_interpretation"]
@@ -118,9 +126,9 @@ def reencoded_header(
     if target == JPEG2000Lossless:
         pixel_header = tag + b"OB\0\0" + b"\xff\xff\xff\xff" + ITEM + bytes(4)
     else:
-        # Native pixels come from Implicit VR (always OW there, PS3.5 A.1, and pydicom keeps it); decoded ones
-        # are OB up to 8 bits allocated, else OW, as Dataset.decompress sets them.
-        vr = b"OW" if decoded is None or int(dataset.BitsAllocated) > 8 else b"OB"
+        # Native pixels keep their VR (OW from Implicit VR, PS3.5 A.1), as pydicom does; decoded ones are OB up
+        # to 8 bits allocated, else OW, as Dataset.decompress sets them.
+        vr = stored_vr if decoded is None else b"OW" if int(dataset.BitsAllocated) > 8 else b"OB"
         pixel_header = tag + vr + b"\0\0" + struct.pack("<I", pixel_length + pixel_length % 2)
     return output.getvalue() + pixel_header, module
 

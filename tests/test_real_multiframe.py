@@ -16,6 +16,7 @@ from data_store import DataStore
 from pydicom.encaps import generate_frames
 from pydicom.pixels import pixel_array
 
+from shared.render import RenderRequest, render
 from tests.helpers import stored
 
 DATA = Path(DataStore().data_path)
@@ -64,9 +65,16 @@ def test_a_frame_of_each_syntax_decoded_is_read_alone(client: httpx.Client, base
     assert int(response.headers["X-Storage-Bytes-Read"]) < path.stat().st_size / 5
 
 
-def test_a_frame_of_big_endian_data_is_decoded_to_little_endian(client: httpx.Client, base_url: str) -> None:
-    path = DATA / "emri_small_big_endian.dcm"
-    response = client.get(f"{stored(client, base_url, path)}/frames/5", headers={"Accept": "application/octet-stream"})
-    np.testing.assert_array_equal(
-        np.frombuffer(response.content, "<u2").reshape(64, 64), pydicom.dcmread(path).pixel_array[4]
-    )
+@pytest.mark.parametrize(("name", "frame"), [("emri_small_big_endian.dcm", 5), ("SC_rgb_expb_32bit_2frame.dcm", 2)])
+def test_a_frame_of_big_endian_data_is_read_alone_and_swapped_to_little_endian(
+    client: httpx.Client, base_url: str, name: str, frame: int
+) -> None:
+    path = DATA / name
+    expected = pydicom.dcmread(path).pixel_array[frame - 1]
+    url = f"{stored(client, base_url, path)}/frames/{frame}"
+    response = client.get(url, headers={"Accept": "application/octet-stream"})
+    decoded = np.frombuffer(response.content, expected.dtype.newbyteorder("<")).reshape(expected.shape)
+    np.testing.assert_array_equal(decoded, expected)
+    assert int(response.headers["X-Storage-Bytes-Read"]) == expected.nbytes
+    rendered = client.get(f"{url}/rendered", headers={"Accept": "image/png"})
+    assert rendered.content == render(path.read_bytes(), frame, RenderRequest("image/png", 90))
