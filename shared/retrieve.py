@@ -170,8 +170,8 @@ async def _open_converted(storage: Storage, record: InstanceRecord, syntax: str)
         # Implicit VR: only the header changes; the pixel bytes stream as stored.
         blob = instance_blob(record.blob)
         header = await storage.download_range(blob, 0, layout.offset)
-        (length,) = struct.unpack("<I", header[-4:])
-        if layout.offset + length != record.size:
+        length = _pixel_value_length(record, header)
+        if length is None:
             return None
         head, _ = await asyncio.to_thread(reencoded_header, header, syntax, layout.count, None, length)
         pixels = await storage.open_stream(blob, layout.offset, length)
@@ -220,8 +220,7 @@ async def _native_frames(storage: Storage, record: InstanceRecord) -> NativeFram
         return None
     header, first = located
     if layout is not None and native:
-        (length,) = struct.unpack(">I" if record.transfer_syntax == BIG_ENDIAN else "<I", header[-4:])
-        if layout.offset + length != record.size:
+        if _pixel_value_length(record, header) is None:
             return None
 
         async def stored() -> AsyncIterator[bytes]:
@@ -239,6 +238,13 @@ async def _native_frames(storage: Storage, record: InstanceRecord) -> NativeFram
             yield await asyncio.to_thread(decode_frame, raw, syntax, module)
 
     return NativeFrames(header, len(fragments.frames), first, description, decoded())
+
+
+def _pixel_value_length(record: InstanceRecord, header: bytes) -> int | None:
+    """The native Pixel Data value's length, from the end of `header` (the file up to that value), if the
+    value ends the file; None if other elements follow, which a frame-by-frame conversion would drop."""
+    (length,) = struct.unpack(">I" if record.transfer_syntax == BIG_ENDIAN else "<I", header[-4:])
+    return length if len(header) + length == record.size else None
 
 
 def _ranged_native(record: InstanceRecord) -> bool:

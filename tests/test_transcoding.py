@@ -162,6 +162,15 @@ def planar(tmp_path: Path) -> Path:
     return path
 
 
+def trailing_padding(tmp_path: Path) -> Path:
+    """The Implicit VR sample with an element after its pixel data (Data Set Trailing Padding)."""
+    dataset = pydicom.dcmread(SAMPLES / "transcoding" / "ImplicitVRLittleEndian.dcm")
+    dataset.DataSetTrailingPadding = bytes(8)
+    path = tmp_path / "padded.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
 def multi_frame(tmp_path: Path, syntax: str) -> Path:
     """A 6-frame instance compressed with pydicom's own encoders (the samples have one frame each)."""
     dataset = pydicom.dcmread(io.BytesIO(make_instance(rows=32, columns=32, frames=6)))
@@ -174,6 +183,7 @@ def multi_frame(tmp_path: Path, syntax: str) -> Path:
 SOURCES = [
     *(p.stem for p in TRANSCODING),
     "planar colour",
+    "trailing padding",
     *(f"multi-frame {s}" for s in (RLELossless, JPEG2000Lossless, JPEGLSLossless)),
 ]
 
@@ -182,6 +192,8 @@ def stored_source(client: httpx.Client, base_url: str, tmp_path: Path, source: s
     """A sample (or a made planar or multi-frame file) stored anew: its URL and its bytes as stored."""
     if source == "planar colour":
         path = planar(tmp_path)
+    elif source == "trailing padding":
+        path = trailing_padding(tmp_path)
     elif source.startswith("multi-frame"):
         path = multi_frame(tmp_path, source.split()[-1])
     else:
