@@ -162,9 +162,9 @@ def planar(tmp_path: Path) -> Path:
     return path
 
 
-def trailing_padding(tmp_path: Path) -> Path:
-    """The Implicit VR sample with an element after its pixel data (Data Set Trailing Padding)."""
-    dataset = pydicom.dcmread(SAMPLES / "transcoding" / "ImplicitVRLittleEndian.dcm")
+def trailing_padding(tmp_path: Path, sample: str) -> Path:
+    """A sample with an element after its pixel data (Data Set Trailing Padding)."""
+    dataset = pydicom.dcmread(SAMPLES / "transcoding" / f"{sample}.dcm")
     dataset.DataSetTrailingPadding = bytes(8)
     path = tmp_path / "padded.dcm"
     dataset.save_as(path, enforce_file_format=True)
@@ -183,7 +183,8 @@ def multi_frame(tmp_path: Path, syntax: str) -> Path:
 SOURCES = [
     *(p.stem for p in TRANSCODING),
     "planar colour",
-    "trailing padding",
+    "trailing padding ImplicitVRLittleEndian",
+    "trailing padding RLELossless",
     *(f"multi-frame {s}" for s in (RLELossless, JPEG2000Lossless, JPEGLSLossless)),
 ]
 
@@ -192,8 +193,8 @@ def stored_source(client: httpx.Client, base_url: str, tmp_path: Path, source: s
     """A sample (or a made planar or multi-frame file) stored anew: its URL and its bytes as stored."""
     if source == "planar colour":
         path = planar(tmp_path)
-    elif source == "trailing padding":
-        path = trailing_padding(tmp_path)
+    elif source.startswith("trailing padding"):
+        path = trailing_padding(tmp_path, source.split()[-1])
     elif source.startswith("multi-frame"):
         path = multi_frame(tmp_path, source.split()[-1])
     else:
