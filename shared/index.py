@@ -24,7 +24,7 @@ import random
 import string
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -253,7 +253,7 @@ async def _backoff(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
 
 
-def _study_entity(study: str, attrs: DicomJson, series_rows: dict[str, dict], updated: str) -> dict:
+def _study_entity(study: str, attrs: DicomJson, series_rows: dict[str, dict], updated: str, created: str) -> dict:
     modalities = sorted({row["Modality"] for row in series_rows.values() if row.get("Modality")})
     return {
         "PartitionKey": study,
@@ -263,7 +263,22 @@ def _study_entity(study: str, attrs: DicomJson, series_rows: dict[str, dict], up
         "Instances": sum(int(row["Instances"]) for row in series_rows.values()),
         "Modalities": json.dumps(modalities),
         "Updated": updated,
+        "Created": created,
     }
+
+
+def study_created(study_row: dict) -> str:
+    """When the study's first instance was stored: study searches list studies newest first by it (rows
+    written before 2026-11-23 have no Created; their last update stands in)."""
+    return study_row.get("Created") or study_row["Updated"]
+
+
+def all_studies_key(study: str, created: str | None) -> str:
+    """The study's pointer row in the partition of every study: newest first, so a page of the newest
+    studies is a page of that partition (rows written before 2026-11-23 are keyed by the UID alone)."""
+    if created is None:
+        return study
+    return f"{10**20 - 1 - int(created):020d}{SEPARATOR}{study}"
 
 
 def _series_entity(study: str, series: str, attrs: DicomJson, instances: int, updated: str) -> dict:
@@ -393,7 +408,8 @@ def _group_changes(
     study_attrs = old_study_attrs
     for commit in live:
         study_attrs = merge_attrs(study_attrs, subset(commit.item.metadata, stored_tags(Level.STUDY)))
-    pointers = _changed_pointers(Level.STUDY, study, old_study_attrs, study_attrs, study_row is None)
+    created = study_created(study_row) if study_row else updated
+    pointers = _changed_pointers(Level.STUDY, study, old_study_attrs, study_attrs, None if study_row else created)
     new_series_rows = dict(series_rows)
     operations: list[tuple] = []
     for series in sorted({c.item.series_uid for c in live}):
@@ -406,7 +422,7 @@ def _group_changes(
         count = (int(old_series["Instances"]) if old_series else 0) + sum(c.key not in existing for c in members)
         new_series_rows[series] = _series_entity(study, series, attrs, count, updated)
         operations.append(_op(new_series_rows[series], old_series))
-        pointers += _changed_pointers(Level.SERIES, f"{study}|{series}", old_attrs, attrs, False)
+        pointers += _changed_pointers(Level.SERIES, f"{study}|{series}", old_attrs, attrs)
     for commit in live:
         item = commit.item
         record = InstanceRecord(
@@ -416,9 +432,8 @@ def _group_changes(
         )  # fmt: skip
         operations.append(_op(record.to_entity(), existing.get(commit.key)))
         if commit.key not in existing:
-            pointers += _changed_pointers(Level.INSTANCE, f"{study}|{item.series_uid}|{item.sop_uid}", {}, record.attrs,
-                                          False)  # fmt: skip
-    operations.insert(0, _op(_study_entity(study, study_attrs, new_series_rows, updated), study_row))
+            pointers += _changed_pointers(Level.INSTANCE, f"{study}|{item.series_uid}|{item.sop_uid}", {}, record.attrs)
+    operations.insert(0, _op(_study_entity(study, study_attrs, new_series_rows, updated, created), study_row))
     return operations, pointers
 
 
@@ -481,7 +496,9 @@ async def delete_chunk(storage: Storage, chunk: list[InstanceRecord], entry: Ent
             else:
                 operations.append(("delete", row, _if_unchanged(row)))
         if remaining:
-            new_study = _study_entity(study, json.loads(study_row["Attrs"]), remaining, updated)
+            new_study = _study_entity(
+                study, json.loads(study_row["Attrs"]), remaining, updated, study_created(study_row)
+            )
             operations.append(("update", new_study, _if_unchanged(study_row, mode=UpdateMode.REPLACE)))
         else:
             operations.append(("delete", study_row, _if_unchanged(study_row)))
@@ -514,14 +531,19 @@ async def _drop_pointers_of(
     owned: list[tuple[list[tuple[str, str]], datetime | None]] = []
     for record in records:
         target = f"{record.study}|{record.series}|{record.sop}"
-        owned.append((_changed_pointers(Level.INSTANCE, target, {}, record.attrs, False), record.written))
+        owned.append((_changed_pointers(Level.INSTANCE, target, {}, record.attrs), record.written))
     for row in series_rows:
         target = f"{row['PartitionKey']}|{row['RowKey'][2:]}"
-        owned.append((_changed_pointers(Level.SERIES, target, {}, json.loads(row["Attrs"]), False), _timestamp(row)))
+        owned.append((_changed_pointers(Level.SERIES, target, {}, json.loads(row["Attrs"])), _timestamp(row)))
     if study_row is not None:
         study = study_row["PartitionKey"]
         owned.append(
-            (_changed_pointers(Level.STUDY, study, {}, json.loads(study_row["Attrs"]), True), _timestamp(study_row))
+            (
+                _changed_pointers(
+                    Level.STUDY, study, {}, json.loads(study_row["Attrs"]), study_row.get("Created") or ""
+                ),
+                _timestamp(study_row),
+            )
         )
     try:
         await asyncio.gather(*(_drop_pointer(storage, pk, rk, written) for keys, written in owned for pk, rk in keys))
@@ -580,8 +602,12 @@ def pointer_keys(attribute: Attribute, element: dict | None, target: str) -> lis
     return keys
 
 
-def _changed_pointers(level: Level, target: str, old: DicomJson, new: DicomJson, new_study: bool) -> list:
-    keys = [(ALL_STUDIES, target)] if new_study else []
+def _changed_pointers(
+    level: Level, target: str, old: DicomJson, new: DicomJson, created: str | None = None
+) -> list[tuple[str, str]]:
+    """Pointers for attributes whose value changed; with `created` ("" for a row without it), also the
+    study's row in the partition of every study."""
+    keys = [(ALL_STUDIES, all_studies_key(target, created or None))] if created is not None else []
     for attribute in INDEXED:
         if attribute.level == level and new.get(attribute.tag) != old.get(attribute.tag):
             keys += pointer_keys(attribute, new.get(attribute.tag), target)
@@ -616,6 +642,12 @@ async def read_pointers(
 def _pointer(entity: dict) -> Pointer:
     target = entity["RowKey"].rsplit(SEPARATOR, 1)[-1]
     return Pointer(tuple(target.split("|")), entity)
+
+
+async def read_pointer_pages(storage: Storage, partition: str, page_size: int) -> AsyncIterator[list[Pointer]]:
+    """The pointers of one lookup partition in row-key order, a page at a time, for searches that stop early."""
+    async for page in storage.query_pages(storage.lookup, "PartitionKey eq @pk", {"pk": partition}, page_size):
+        yield [_pointer(entity) for entity in page]
 
 
 async def read_pointer_partitions(storage: Storage, lower: str, upper: str) -> list[Pointer]:

@@ -35,9 +35,11 @@ from .errors import bad_request
 from .http import DICOM_JSON, check_version, note, require_json_accept
 from .index import (
     ALL_STUDIES,
+    SEPARATOR,
     STUDY_ROW,
     InstanceRecord,
     Pointer,
+    all_studies_key,
     drop_stale_pointers,
     exact_partition,
     get_row,
@@ -46,11 +48,13 @@ from .index import (
     list_instances,
     pointer_keys,
     read_partition,
+    read_pointer_pages,
     read_pointer_partitions,
     read_pointers,
     read_study_rows,
     series_row,
     split_rows,
+    study_created,
     word_partition,
 )
 from .storage import Storage, get_storage, start_counting
@@ -350,7 +354,7 @@ def _computed_series(row: dict) -> DicomJson:
 @dataclass
 class Row:
     key: tuple[str, ...]
-    updated: str
+    updated: str  # what results are ordered by, newest first: a study's creation, a series' or instance's update
     attrs: DicomJson
 
 
@@ -359,7 +363,7 @@ async def _rows_of_study(storage: Storage, study: str, targets: set[tuple[str, .
     whole_study = any(len(t) == 1 for t in targets)
     if level == Level.STUDY:
         study_row = await get_row(storage, study, STUDY_ROW)
-        return [Row((study,), study_row["Updated"], _computed_study(study_row))] if study_row else []
+        return [Row((study,), study_created(study_row), _computed_study(study_row))] if study_row else []
     if whole_study and level == Level.SERIES:
         study_row, series_rows = await read_study_rows(storage, study)
         instance_rows = []
@@ -453,7 +457,8 @@ async def search(
     counter = start_counting()
     storage = await get_storage()
     rows, stale = await _find(storage, query, scope)
-    rows.sort(key=lambda row: (row.updated, row.key), reverse=True)
+    rows.sort(key=lambda row: row.key)
+    rows.sort(key=lambda row: row.updated, reverse=True)  # newest first; ties in UID order (stable sort)
     page = rows[query.offset : query.offset + query.limit]
     if stale:
         await drop_stale_pointers(storage, stale)
@@ -473,6 +478,10 @@ async def search(
 
 async def _find(storage: Storage, query: Query, scope: tuple[str, ...]) -> tuple[list[Row], list[Pointer]]:
     driver = None if scope else _choose_driver(query.conditions)
+    if driver is None and not scope and query.level == Level.STUDY:
+        newest = await _newest_studies(storage, query)
+        if newest is not None:
+            return newest
     pointers: list[Pointer] = []
     if scope:
         targets = {scope}
@@ -487,6 +496,46 @@ async def _find(storage: Storage, query: Query, scope: tuple[str, ...]) -> tuple
     return verified, stale
 
 
+def _stale_study_pointers(pointers: list[Pointer], rows: list[Row], level: Level) -> list[Pointer]:
+    """Pointers of the partition of every study whose study is gone or which a lost race wrote with another
+    creation time. Only study rows carry that time; from deeper rows only a study's absence is judged."""
+    if level != Level.STUDY:
+        present = {row.key[0] for row in rows}
+        return [p for p in pointers if p.target[0] not in present]
+    live = {key for row in rows for key in (all_studies_key(row.key[0], row.updated), row.key[0])}
+    return [p for p in pointers if p.entity["RowKey"] not in live]  # either key: old rows are keyed by UID
+
+
+async def _newest_studies(storage: Storage, query: Query) -> tuple[list[Row], list[Pointer]] | None:
+    """A study search no index can drive (none, or unindexed conditions such as OHIF's `*value*`): walk
+    the partition of every study newest first, a page at a time, until the page asked for is full.
+
+    An unfiltered worklist of 101 studies reads about 101 pointers and 101 study rows, whatever the
+    archive's size. None when the partition still holds rows keyed the old way (by UID alone, before
+    2026-11-23), which have no order: then every study is read.
+    """
+    wanted = query.offset + query.limit
+    found: list[Row] = []
+    pointers: list[Pointer] = []
+    rows: list[Row] = []
+    page_size = min(1000, wanted if not query.conditions else max(100, 4 * wanted))  # filters: read ahead
+    async for page in read_pointer_pages(storage, ALL_STUDIES, page_size):
+        if any(SEPARATOR not in p.entity["RowKey"] for p in page):
+            return None
+        pointers += page
+        read = {row.key[0]: row for row in await _expand(storage, {p.target for p in page}, Level.STUDY)}
+        rows += read.values()
+        for pointer in page:  # in the partition's order, newest first
+            row = read.get(pointer.target[0])
+            if row is None or all_studies_key(row.key[0], row.updated) != pointer.entity["RowKey"]:
+                continue  # a study since deleted, or the pointer of a creation that lost a race
+            if all(matches(c, row.attrs) for c in query.conditions):
+                found.append(row)
+        if len(found) >= wanted:
+            break
+    return found, _stale(pointers, rows, None, Level.STUDY)
+
+
 def _stale(pointers: list[Pointer], rows: list[Row], driver: Condition | None, level: Level) -> list[Pointer]:
     """Pointers whose target no longer exists or no longer carries the value the pointer was written for.
 
@@ -497,11 +546,11 @@ def _stale(pointers: list[Pointer], rows: list[Row], driver: Condition | None, l
     attribute = None
     if driver is not None:
         attribute = BY_KEYWORD["Modality"] if driver.attribute.keyword == "ModalitiesInStudy" else driver.attribute
+    if attribute is None:
+        return _stale_study_pointers(pointers, rows, level)
     live: set[tuple[str, str]] = set()
     for row in rows:
-        if attribute is None:
-            live.add((ALL_STUDIES, row.key[0]))
-        elif len(row.key) >= attribute.level:
+        if len(row.key) >= attribute.level:
             target = "|".join(row.key[: attribute.level])
             live.update(pointer_keys(attribute, row.attrs.get(attribute.tag), target))
     return [

@@ -192,6 +192,17 @@ class Storage:
         ENTITIES_READ.add(len(entities))
         return entities
 
+    @staticmethod
+    async def query_pages(
+        table: TableClient, query_filter: str, parameters: dict[str, str], page_size: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The same, a page of at most `page_size` entities at a time (the caller may stop early)."""
+        pages = table.query_entities(query_filter, parameters=parameters, results_per_page=page_size).by_page()
+        async for page in pages:
+            entities = [entity async for entity in page]
+            ENTITIES_READ.add(len(entities))
+            yield entities
+
 
 _storages: dict[int, Storage] = {}
 

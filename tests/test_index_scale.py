@@ -98,11 +98,28 @@ def test_wildcard_search_with_a_literal_start_reads_a_constant_per_match(
     assert read <= 2 * matches, f"{read} entities read for {matches} matches"
 
 
-def test_control_an_unfiltered_search_reads_the_whole_archive(
+def test_control_a_search_no_index_serves_reads_the_whole_archive(
     client: httpx.Client, base_url: str, archive: dict
 ) -> None:
-    response = client.get(f"{base_url}/studies", params={"limit": "1"})
+    # A leading wildcard (what OHIF sends with wildcards on) matches nothing here, after reading every study.
+    response = client.get(f"{base_url}/studies", params={"PatientName": f"*nobody{TOKEN}*"})
+    assert response.status_code == 204
     assert int(response.headers["X-Table-Entities-Read"]) >= STUDIES
+
+
+def test_an_unfiltered_worklist_reads_only_the_page_asked(client: httpx.Client, base_url: str, archive: dict) -> None:
+    matches, read = entities_read(client, f"{base_url}/studies", limit="10")
+    assert matches == 10
+    assert read <= 2 * 10, f"{read} entities read for a page of 10: one pointer and one study row each"
+
+
+def test_a_search_no_index_serves_stops_once_its_page_is_full(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
+    # Most studies here match, so the walk newest first ends long before the archive does.
+    matches, read = entities_read(client, f"{base_url}/studies", PatientName="*person", limit="10")
+    assert matches == 10
+    assert read < STUDIES
 
 
 def test_point_lookup_by_uid_reads_one_row(client: httpx.Client, base_url: str, archive: dict) -> None:

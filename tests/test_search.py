@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import httpx
 import pytest
+from azure.data.tables import TableClient
 from pydicom.uid import generate_uid
 
+from shared.azurite import Azurite
+from shared.index import ALL_STUDIES, all_studies_key
+from tests.archive import Archive
 from tests.dicom_factory import make_instance
 from tests.helpers import search, store, values
 
@@ -226,6 +231,60 @@ def test_paging_is_stable_when_results_were_stored_together(client: httpx.Client
     everything = [values(r, "00080018")[0] for r in search(client, url)]
     paged = [values(r, "00080018")[0] for o in range(0, 7, 3) for r in search(client, url, limit="3", offset=str(o))]
     assert paged == everything and len(set(paged)) == 7
+
+
+def test_the_unfiltered_worklist_lists_studies_newest_first_by_their_first_store(
+    client: httpx.Client, base_url: str
+) -> None:
+    first, second, deleted = generate_uid(), generate_uid(), generate_uid()
+    for study in (first, second, deleted):
+        assert store(client, f"{base_url}/studies", [make_instance(study)]).status_code == 200
+    assert store(client, f"{base_url}/studies", [make_instance(first)]).status_code == 200, "a later instance"
+    assert client.delete(f"{base_url}/studies/{deleted}").status_code == 204
+    listed = uids(search(client, f"{base_url}/studies", limit="200"))
+    assert [uid for uid in listed if uid in (first, second, deleted)] == [second, first]
+
+
+def test_a_study_pointer_left_by_a_lost_creation_race_neither_duplicates_nor_moves_the_study(
+    client: httpx.Client, base_url: str, azurite: Azurite
+) -> None:
+    study, later = generate_uid(), generate_uid()
+    store(client, f"{base_url}/studies", [make_instance(study)])
+    store(client, f"{base_url}/studies", [make_instance(later)])
+    # The loser of two concurrent first stores wrote its pointer with its own (here: newest) time.
+    lookup = TableClient.from_connection_string(azurite.connection_string, "dicomlookup")
+    lookup.upsert_entity({"PartitionKey": ALL_STUDIES, "RowKey": all_studies_key(study, f"{time.time_ns():020d}")})
+    listed = uids(search(client, f"{base_url}/studies", limit="200"))
+    assert [uid for uid in listed if uid in (study, later)] == [later, study]
+
+
+def test_studies_indexed_before_the_newest_first_keys_are_still_listed(azurite: Azurite) -> None:
+    # Before 2026-11-23 a study's row in the partition of every study was keyed by its UID alone.
+    archive = Archive(azurite)
+    host = archive.service()
+    try:
+        with httpx.Client(timeout=60) as client:
+            old, new = generate_uid(), generate_uid()
+            for study in (old, new):
+                assert store(client, f"{host.url}/v2/studies", [make_instance(study)]).status_code == 200
+            lookup = TableClient.from_connection_string(azurite.connection_string, f"{archive.name}lookup")
+            (pointer,) = [
+                p for p in lookup.query_entities(f"PartitionKey eq '{ALL_STUDIES}'") if p["RowKey"].endswith(old)
+            ]
+            lookup.delete_entity(ALL_STUDIES, pointer["RowKey"])
+            lookup.upsert_entity({"PartitionKey": ALL_STUDIES, "RowKey": str(old)})
+            assert sorted(uids(search(client, f"{host.url}/v2/studies"))) == sorted([old, new])
+    finally:
+        host.stop()
+
+
+def test_unfiltered_pages_follow_one_another(client: httpx.Client, base_url: str) -> None:
+    for _ in range(9):
+        store(client, f"{base_url}/studies", [make_instance()])
+    whole = uids(search(client, f"{base_url}/studies", limit="9"))
+    paged = [uid for offset in (0, 3, 6) for uid in uids(search(client, f"{base_url}/studies", limit="3",
+                                                                   offset=str(offset)))]  # fmt: skip
+    assert paged == whole and len(set(whole)) == 9
 
 
 def test_offset_past_the_end_answers_204(client: httpx.Client, base_url: str, archive: dict) -> None:

@@ -7,7 +7,7 @@ query: a word pointer found by a fuzzy or wildcard search is valid even when the
 from __future__ import annotations
 
 from shared.dicom_json import BY_KEYWORD, Level
-from shared.index import Pointer, pointer_keys, word_partition
+from shared.index import ALL_STUDIES, Pointer, all_studies_key, pointer_keys, word_partition
 from shared.search import Row, _condition, _stale
 
 STUDY = "1.2.3"
@@ -66,3 +66,26 @@ def test_series_pointers_are_not_judged_from_study_rows() -> None:
     pointer = Pointer((STUDY, "4.5"), {"PartitionKey": key[0], "RowKey": key[1]})
     driver = _condition(BY_KEYWORD["ModalitiesInStudy"], "CT", fuzzy=False)
     assert _stale([pointer], [Row((STUDY,), "1", {})], driver, Level.STUDY) == []
+
+
+def study_pointer(created: str | None) -> Pointer:
+    return Pointer((STUDY,), {"PartitionKey": ALL_STUDIES, "RowKey": all_studies_key(STUDY, created)})
+
+
+def test_a_study_pointer_is_live_when_keyed_by_the_studys_creation_or_by_its_uid_alone() -> None:
+    rows = [Row((STUDY,), "00000000000000000042", {})]
+    pointers = [study_pointer("00000000000000000042"), study_pointer(None)]
+    assert _stale(pointers, rows, None, Level.STUDY) == []
+
+
+def test_a_study_pointer_with_another_creation_time_is_stale() -> None:
+    # Written by a store that lost the race to create the study: its time is not the study's.
+    pointer = study_pointer("00000000000000000041")
+    assert _stale([pointer], [Row((STUDY,), "00000000000000000042", {})], None, Level.STUDY) == [pointer]
+
+
+def test_series_rows_judge_study_pointers_only_by_their_studys_presence() -> None:
+    # A series row carries the series' update time, not the study's creation: it must not condemn the pointer.
+    pointer = study_pointer("00000000000000000042")
+    assert _stale([pointer], [Row((STUDY, "4.5"), "00000000000000000099", {})], None, Level.SERIES) == []
+    assert _stale([pointer], [], None, Level.SERIES) == [pointer]
