@@ -11,7 +11,7 @@ from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "dcms"
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 TUTORIAL = SAMPLES / "tutorial"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 
