@@ -8,7 +8,7 @@ PORT ?= 7071
 
 # Authentication is OFF for this local, single-user server (see the README to turn it on).
 run: install
-	DICOM_AUTH_ENABLED=$${DICOM_AUTH_ENABLED:-false} PORT=$(PORT) $(BIN)/python -m shared.local_host --port $(PORT) --with-azurite .azurite
+	DICOM_AUTH_ENABLED=$${DICOM_AUTH_ENABLED:-false} PORT=$(PORT) $(BIN)/python -m local.host --port $(PORT) --with-azurite .azurite
 
 test: install
 	$(BIN)/python -m pytest
@@ -54,7 +54,9 @@ install: $(BIN)/.installed node_modules/.installed tools
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# The project was once installed as dicomweb-functions (with a stale dicomweb-admin); drop it first.
+	$(BIN)/pip uninstall --quiet --disable-pip-version-check -y dicomweb-functions 2>/dev/null || true
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

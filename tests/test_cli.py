@@ -9,21 +9,26 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from shared import cli
-from shared.client import instance_file_name
+from dicomweb_cli import cli
+from dicomweb_cli.client import instance_file_name
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.entra import CLIENT_ID, OWNER, READER, TENANT, FakeEntraHttp, SigningKey
+from tests.helpers import store
 
+REPO = Path(__file__).resolve().parent.parent
 DICOMWEB = Path(sys.executable).parent / "dicomweb"
+SERVER_PACKAGES = ("shared", "api", "archive", "dicom", "local")
 
 
 def run(url: str, *arguments: str, stdin: str | None = None, **settings: str) -> subprocess.CompletedProcess:
@@ -123,6 +128,50 @@ def test_an_unreachable_or_refusing_service_exits_2_with_the_reason(base_url: st
     result = run(base_url, "search", "studies", "-f", "PatientID=x", "-f", "PatientID=y")
     assert result.returncode == 2
     assert "more than once" in result.stderr
+
+
+def test_the_client_installs_alone_into_a_clean_virtual_environment_and_runs(
+    tmp_path: Path, base_url: str, client: httpx.Client
+) -> None:
+    # What a user gets from `pip install`: only pyproject.toml and the two client packages, no server code to lean on.
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(REPO / "pyproject.toml", source)
+    for package in ("dicomweb_cli", "dicomweb_wire"):
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
+    env = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    installed = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(source)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    assert (site_packages / "dicomweb_cli").is_dir() and (site_packages / "dicomweb_wire").is_dir()
+    leaked = [
+        name for name in SERVER_PACKAGES if (site_packages / name).exists() or (site_packages / f"{name}.py").exists()
+    ]
+    assert leaked == [], f"server packages installed with the client: {leaked}"
+
+    def dicomweb(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(venv / "bin" / "dicomweb"), *arguments],
+            capture_output=True, text=True, env={**env, "COLUMNS": "250"}, cwd=tmp_path, timeout=60,
+        )  # fmt: skip
+
+    help_text = dicomweb("--help")
+    assert help_text.returncode == 0, help_text.stderr
+    assert "upload" in help_text.stdout and "retrieve" in help_text.stdout
+
+    study, patient = generate_uid(), f"CLEAN-{generate_uid()[-10:]}"
+    assert store(client, f"{base_url}/studies", [make_instance(study, PatientID=patient)]).status_code == 200
+    found = dicomweb("--url", base_url, "search", "studies", "-f", f"PatientID={patient}", "--json")
+    assert found.returncode == 0, found.stderr
+    (result,) = json.loads(found.stdout)
+    assert result["0020000D"]["Value"] == [study]
+    assert result["00100020"]["Value"] == [patient]
 
 
 # ---- with authentication on -------------------------------------------------------------------

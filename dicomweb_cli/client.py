@@ -12,20 +12,12 @@ from pathlib import Path
 import httpx
 import pydicom
 
-from .mediatypes import parse_media_type
-from .multipart import closing, new_boundary, part_head, read_parts
-from .uids import is_valid_uid
+from dicomweb_wire.mediatypes import parse_media_type
+from dicomweb_wire.multipart import closing, new_boundary, part_head, read_parts
+from dicomweb_wire.reasons import ALREADY_EXISTS, FAILURES, STORED_CONCURRENTLY
+from dicomweb_wire.uids import is_valid_uid
 
 READ_CHUNK = 1024 * 1024
-ALREADY_EXISTS = 45070
-STORED_CONCURRENTLY = 45071
-REASONS = {
-    272: "processing failure",
-    43264: "invalid instance",
-    43265: "study does not match",
-    45070: "already stored",
-    45071: "being stored by another request",
-}
 
 
 class ServiceError(Exception):
@@ -141,7 +133,7 @@ class DicomWebClient:
             comment = ""
             for failed_attribute in item.get("00741048", {}).get("Value", []):
                 comment = (failed_attribute.get("00000902", {}).get("Value") or [""])[0]
-            summary.failed.append((path, f"{reason} {REASONS.get(reason, '')}. {comment}".strip(". ")))
+            summary.failed.append((path, f"{reason} {FAILURES.get(reason, '')}. {comment}".strip(". ")))
 
     # ---- search ----
 

@@ -25,7 +25,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from .client import DicomWebClient, ServiceError, UploadSummary, dumps, find_dicom_files
-from .dicom_json import BY_KEYWORD, first_text, keyword_of
 from .tokens import TokenError, TokenProvider
 
 DEFAULT_URL = "http://127.0.0.1:7071/v2"
@@ -206,10 +205,24 @@ async def _search(client: DicomWebClient, arguments: argparse.Namespace, console
     return 0
 
 
+def keyword_of(name: str) -> str | None:
+    """A keyword (case-sensitive) or 8-hex-digit tag, as its data dictionary keyword; None if it is neither."""
+    if len(name) == 8 and all(c in "0123456789abcdefABCDEF" for c in name):
+        return keyword_for_tag(int(name, 16)) or None
+    return name if tag_for_keyword(name) is not None else None
+
+
 def _text(result: dict, keyword: str) -> str:
-    tag = BY_KEYWORD[keyword].tag if keyword in BY_KEYWORD else keyword
-    values = result.get(tag, {}).get("Value") or []
-    return "\\".join(first_text({"Value": [v]}) for v in values)
+    tag = tag_for_keyword(keyword)
+    values = result.get(f"{tag:08X}" if tag is not None else keyword, {}).get("Value") or []
+    return "\\".join(_value_text(value) for value in values)
+
+
+def _value_text(value: Any) -> str:
+    """One DICOM JSON value as text; a person name by its first non-empty component group (Alphabetic)."""
+    if isinstance(value, dict):
+        return next((group for group in value.values() if isinstance(group, str) and group), "")
+    return str(value).strip() if value is not None else ""
 
 
 async def _retrieve(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
