@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.azurite import Azurite, free_port, wait_for_port
+from local.azurite import Azurite, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def _process(command: list[str], port: int, **popen: object) -> Iterator[subproc
 
 @contextlib.contextmanager
 def local_host(connection_string: str, workdir: Path | None = None, **settings: str) -> Iterator[Server]:
-    """Our service (python -m shared.local_host) on a free port, on the given storage."""
+    """Our service (python -m local.host) on a free port, on the given storage."""
     port = free_port()
     env = {
         **os.environ,
@@ -59,7 +59,7 @@ def local_host(connection_string: str, workdir: Path | None = None, **settings: 
         **({"TMPDIR": str(workdir)} if workdir else {}),  # where the server spools large parts
         **settings,
     }
-    command = [sys.executable, "-m", "shared.local_host", "--port", str(port)]
+    command = [sys.executable, "-m", "local.host", "--port", str(port)]
     with _process(command, port, cwd=REPO, env=env) as server:
         yield Server("ours", f"http://127.0.0.1:{port}/v2", server.pid)
 

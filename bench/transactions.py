@@ -13,7 +13,7 @@ import httpx
 
 from bench.data import RELATED, multipart, synthetic_instance
 from bench.servers import local_host
-from shared.azurite import Azurite
+from local.azurite import Azurite
 from tests.fault_proxy import FaultProxy
 
 

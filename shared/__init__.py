@@ -1,1 +1,2 @@
-"""DICOMweb archive on Azure Functions: the logic behind every function in function_app.py."""
+"""What every function shares over HTTP: running an operation (authorization, problems, the log line),
+Entra ID tokens, content negotiation, multipart bodies and responses, settings and telemetry."""

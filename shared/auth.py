@@ -16,7 +16,7 @@ from typing import TypeVar
 import jwt
 from jwt import PyJWKClient
 
-from .errors import DicomWebError
+from .problems import DicomWebError
 
 LEEWAY_SECONDS = 60  # clock skew tolerated on exp and nbf
 JWKS_CACHE_SECONDS = 3600
@@ -30,7 +30,7 @@ class Access(Enum):
 
 
 def requires(access: Access) -> Callable[[T], T]:
-    """Declare what an operation needs; http.run() refuses to call an operation that declares nothing."""
+    """Declare what an operation needs; shared.runner.run() refuses to call an operation that declares nothing."""
 
     def mark(operation: T) -> T:
         operation.required_access = access  # type: ignore[attr-defined]

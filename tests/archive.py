@@ -10,14 +10,13 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 from azure.data.tables import TableClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from shared.azurite import Azurite
+from local.azurite import Azurite
 from tests.conftest import REPO, LocalHost
 from tests.fault_proxy import FaultProxy, Rule
 
@@ -73,7 +72,9 @@ class Archive:
     def cleanup(self, *options: str) -> tuple[int, dict]:
         result = subprocess.run(
             [
-                str(Path(sys.executable).parent / "dicomweb-admin"),
+                sys.executable,
+                "-m",
+                "archive.admin",
                 "cleanup",
                 "--grace-minutes",
                 "0",

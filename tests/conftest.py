@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.azurite import Azurite, free_port, wait_for_port
+from local.azurite import Azurite, free_port, wait_for_port
 from tests.entra import AUDIENCE, CLIENT_ID, TENANT, Jwks, SigningKey
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ def azurite() -> Iterator[Azurite]:
 
 
 class LocalHost:
-    """The local host (python -m shared.local_host) as a subprocess, on a free port."""
+    """The local host (python -m local.host) as a subprocess, on a free port."""
 
     def __init__(self, connection_string: str, log_file: Path | None = None, **settings: str) -> None:
         self.port = free_port()
@@ -41,7 +41,7 @@ class LocalHost:
         output = open(log_file, "w") if log_file else None  # noqa: SIM115 - closed in stop()
         self.output = output
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.local_host", "--port", str(self.port)],
+            [sys.executable, "-m", "local.host", "--port", str(self.port)],
             cwd=REPO,
             env=env,
             stdout=output,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
-from shared.azurite import free_port
+from local.azurite import free_port
 
 HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
 SLOW_SECONDS = 0.3

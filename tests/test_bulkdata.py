@@ -13,7 +13,7 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.sequence import Sequence
 from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
-from shared.dicom_json import INLINE_BINARY_LIMIT
+from dicom.dicom_json import INLINE_BINARY_LIMIT
 from tests.dicom_factory import make_instance, pixel_data
 from tests.helpers import store
 from tests.multipart_split import split

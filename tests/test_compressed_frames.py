@@ -16,8 +16,8 @@ from pydicom.encaps import encapsulate, generate_frames, parse_fragments
 from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_uid
 
-from shared.dicom_file import Fragment, frames_from_fragments
-from shared.render import RenderRequest, render
+from dicom.layout import Fragment, frames_from_fragments
+from dicom.pixels.render import RenderRequest, render
 from tests.dicom_factory import SAMPLES, frame_bytes, make_instance
 from tests.helpers import store, stored
 from tests.multipart_split import split

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from shared.azurite import Azurite
+from local.azurite import Azurite
 from tests.conftest import LocalHost
 
 VIEWER = "http://viewer.example.org"

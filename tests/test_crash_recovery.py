@@ -1,5 +1,5 @@
 """A service killed (SIGKILL) between any two storage steps loses nothing acknowledged, shows nothing
-half-done, and `dicomweb-admin cleanup` settles what it left: stores rolled back or completed, deletes
+half-done, and `python -m archive.admin cleanup` settles what it left: stores rolled back or completed, deletes
 finished, no orphaned blob.
 
 A fault proxy holds the chosen storage request, so the kill lands exactly at that step.
@@ -15,8 +15,8 @@ import httpx
 import pytest
 from pydicom.uid import generate_uid
 
-from shared.azurite import Azurite
-from shared.storage import instance_blob
+from archive.blobs import instance_blob
+from local.azurite import Azurite
 from tests.archive import Archive
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance

@@ -6,7 +6,7 @@ import httpx
 from azure.data.tables import TableClient
 from pydicom.uid import generate_uid
 
-from shared.azurite import Azurite
+from local.azurite import Azurite
 from tests.dicom_factory import make_instance
 from tests.helpers import search, store, values
 

@@ -8,8 +8,11 @@ import pytest
 from pydicom import Dataset
 from pydicom.sequence import Sequence
 
-from shared.dicom_file import PROCESSING_FAILURE, InstanceFailure, parse_instance
-from shared.dicom_json import INLINE_BINARY_LIMIT, dataset_to_json, name_words, normalize_person_name
+from dicom.dicom_json import INLINE_BINARY_LIMIT, dataset_to_json
+from dicom.errors import InstanceFailure
+from dicom.parsing import parse_instance
+from dicom.values import name_words, normalize_person_name
+from dicomweb_wire.reasons import PROCESSING_FAILURE
 from tests.dicom_factory import TUTORIAL, make_instance
 
 
@@ -51,7 +54,7 @@ def test_person_names_normalize_case_accents_and_separators() -> None:
 
 def test_parse_records_uids_syntax_and_the_native_frame_layout() -> None:
     data = make_instance(rows=3, columns=2, frames=5)
-    parsed = parse_instance(io.BytesIO(data), len(data), "v2", None)
+    parsed = parse_instance(io.BytesIO(data), len(data))
     assert parsed.transfer_syntax == "1.2.840.10008.1.2.1"
     assert parsed.frames is not None
     assert (parsed.frames.length, parsed.frames.count) == (12, 5)
@@ -61,7 +64,7 @@ def test_parse_records_uids_syntax_and_the_native_frame_layout() -> None:
 
 def test_parse_of_a_tutorial_file_needs_no_pixel_data_in_memory() -> None:
     data = (TUTORIAL / "red-triangle.dcm").read_bytes()
-    parsed = parse_instance(io.BytesIO(data), len(data), "v1", None)
+    parsed = parse_instance(io.BytesIO(data), len(data))
     assert parsed.frames is not None and parsed.frames.length == 979 * 985 * 3
     assert set(parsed.metadata["7FE00010"]) == {"vr", "BulkDataURI"}, "a reference, never the pixels"
     assert parsed.bulk["7FE00010"] == (parsed.frames.offset, 979 * 985 * 3)
@@ -69,5 +72,5 @@ def test_parse_of_a_tutorial_file_needs_no_pixel_data_in_memory() -> None:
 
 def test_a_file_without_the_dicm_prefix_is_a_processing_failure() -> None:
     with pytest.raises(InstanceFailure) as failure:
-        parse_instance(io.BytesIO(b"\x00" * 300), 300, "v2", None)
+        parse_instance(io.BytesIO(b"\x00" * 300), 300)
     assert failure.value.reason == PROCESSING_FAILURE

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from pydicom.uid import generate_uid
 
-from shared.azurite import Azurite
+from local.azurite import Azurite
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.helpers import search, store

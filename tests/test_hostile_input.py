@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.uid import generate_uid
 
-from shared.multipart import read_parts
+from dicomweb_wire.multipart import read_parts
 from tests import fuzz_targets
 from tests.conftest import REPO, LocalHost
 from tests.dicom_factory import make_instance

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 import function_app
-from shared.local_host import create_app, functions_of, starlette_path, timers_of
+from local.host import create_app, functions_of, starlette_path, timers_of
 
 
 def test_every_http_function_is_served_under_its_own_route_and_methods() -> None:

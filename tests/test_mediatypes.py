@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.mediatypes import parse_accept, parse_media_type
+from dicomweb_wire.mediatypes import parse_accept, parse_media_type
 
 
 def test_quoted_and_unquoted_type_parameters_are_equal() -> None:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.errors import DicomWebError
-from shared.multipart import read_parts
+from dicomweb_wire.multipart import MalformedMultipart, read_parts
+from shared.problems import problem_of
 
 
 async def chunked(body: bytes, size: int) -> AsyncIterator[bytes]:
@@ -56,16 +56,16 @@ def test_missing_boundary_parameter_is_taken_from_the_body() -> None:
 
 
 def test_body_without_a_delimiter_line_and_no_boundary_is_400() -> None:
-    with pytest.raises(DicomWebError) as error:
+    with pytest.raises(MalformedMultipart) as error:
         parse(b"just some bytes\r\n", None)
-    assert error.value.status == 400
+    assert problem_of(error.value).status == 400
 
 
 def test_truncated_body_is_400() -> None:
-    with pytest.raises(DicomWebError) as error:
+    with pytest.raises(MalformedMultipart) as error:
         parse(BODY[:60], "XyZ")
-    assert error.value.status == 400
-    assert "truncated" in error.value.detail
+    assert problem_of(error.value).status == 400
+    assert "truncated" in str(error.value)
 
 
 def test_only_the_closing_delimiter_means_no_parts() -> None:

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from pydicom.uid import generate_uid
 
-from shared.azurite import Azurite, free_port
-from shared.config import Settings
-from shared.storage import Storage
+from archive.clients import Storage
+from archive.settings import StorageSettings
+from local.azurite import Azurite, free_port
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.entra import OWNER, SigningKey
@@ -87,11 +87,10 @@ def test_request_logs_carry_facts_and_no_phi(
 
 
 def test_storage_clients_for_azurite_use_the_connection_string() -> None:
-    settings = Settings(
+    settings = StorageSettings(
         connection_string="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
         "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;TableEndpoint=http://127.0.0.1:2/devstoreaccount1;",
         blob_account_url=None, table_account_url=None, container="dicom", table_prefix="dicom",
-        public_base_url="http://127.0.0.1:7071",
     )  # fmt: skip
     urls, credential = asyncio.run(_describe(settings))
     assert urls == ["http://127.0.0.1:1/devstoreaccount1/dicom", "http://127.0.0.1:2/devstoreaccount1"]
@@ -101,12 +100,12 @@ def test_storage_clients_for_azurite_use_the_connection_string() -> None:
 def test_storage_clients_for_azure_use_account_urls_and_the_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DICOM_STORAGE_CONNECTION_STRING", raising=False)
     monkeypatch.setenv("DICOM_STORAGE_ACCOUNT_NAME", "dicomdata")
-    urls, credential = asyncio.run(_describe(Settings.from_environment()))
+    urls, credential = asyncio.run(_describe(StorageSettings.from_environment()))
     assert urls == ["https://dicomdata.blob.core.windows.net/dicom", "https://dicomdata.table.core.windows.net"]
     assert credential == "DefaultAzureCredential"
 
 
-async def _describe(settings: Settings) -> tuple[list[str], str]:
+async def _describe(settings: StorageSettings) -> tuple[list[str], str]:
     """Build the clients (no request is sent) and report where they point and how they sign in."""
     storage = Storage(settings)
     try:

@@ -16,7 +16,7 @@ from data_store import DataStore
 from pydicom.encaps import generate_frames
 from pydicom.pixels import pixel_array
 
-from shared.render import RenderRequest, render
+from dicom.pixels.render import RenderRequest, render
 from tests.helpers import stored
 
 DATA = Path(DataStore().data_path)

@@ -10,8 +10,8 @@ import pytest
 from azure.data.tables import TableClient
 from pydicom.uid import generate_uid
 
-from shared.azurite import Azurite
-from shared.index import ALL_STUDIES, all_studies_key
+from archive.lookup import ALL_STUDIES, listing_key
+from local.azurite import Azurite
 from tests.archive import Archive
 from tests.dicom_factory import make_instance
 from tests.helpers import search, store, values
@@ -253,7 +253,8 @@ def test_a_study_pointer_left_by_a_lost_creation_race_neither_duplicates_nor_mov
     store(client, f"{base_url}/studies", [make_instance(later)])
     # The loser of two concurrent first stores wrote its pointer with its own (here: newest) time.
     lookup = TableClient.from_connection_string(azurite.connection_string, "dicomlookup")
-    lookup.upsert_entity({"PartitionKey": ALL_STUDIES, "RowKey": all_studies_key(study, f"{time.time_ns():020d}")})
+    partition, row = listing_key(study, f"{time.time_ns():020d}")
+    lookup.upsert_entity({"PartitionKey": partition, "RowKey": row})
     listed = uids(search(client, f"{base_url}/studies", limit="200"))
     assert [uid for uid in listed if uid in (study, later)] == [later, study]
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydicom.uid import generate_uid
 
-from shared.azurite import Azurite
+from local.azurite import Azurite
 from tests.archive import Archive
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance

@@ -13,8 +13,8 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_uid
 
-from shared.dicom_file import pixel_module
-from shared.transcode import transcode
+from dicom.layout import pixel_module
+from dicom.pixels.transcode import transcode
 from tests.dicom_factory import SAMPLES, make_instance
 from tests.helpers import stored
 from tests.multipart_split import split

@@ -1,0 +1,1 @@
+"""The API areas, one package each: its operations and the Azure Functions Blueprint that routes to them."""

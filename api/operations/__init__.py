@@ -1,0 +1,1 @@
+"""What the platform and the operator need: the health probe and the cleanup timer."""

@@ -1,0 +1,1 @@
+"""QIDO-RS: searching studies, series and instances."""

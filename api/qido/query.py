@@ -1,0 +1,156 @@
+"""Parsing a QIDO-RS query string into conditions, included attributes and paging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+from dicom.attributes import ATTRIBUTES, BY_KEYWORD, Attribute, Level, is_range_vr, keyword_of, tag_of
+from dicom.errors import Invalid
+from dicomweb_wire.uids import is_valid_uid
+
+DEFAULT_LIMIT, MAX_LIMIT = 100, 200
+LIST_ATTRIBUTES = {"ModalitiesInStudy"}
+NUMBER_VRS = {"IS", "US", "SL", "SS", "UL"}
+
+
+@dataclass
+class Condition:
+    attribute: Attribute
+    values: list[str] = field(default_factory=list)  # exact values (several: any matches)
+    lower: str | None = None  # range bounds, inclusive; None is open
+    upper: str | None = None
+    is_range: bool = False
+    fuzzy: bool = False
+    wildcard: bool = False  # '*' any run, '?' one character
+
+
+@dataclass
+class Query:
+    level: Level
+    conditions: list[Condition]
+    include: set[str]
+    include_all: bool
+    limit: int
+    offset: int
+
+
+# Longest query value accepted: attributes are at most 64 characters (PN 3x64); a UID list may hold hundreds.
+MAX_QUERY_VALUE = 1024
+MAX_UID_LIST = 32 * 1024
+
+
+def parse_query(raw: str, level: Level) -> Query:
+    """Percent-decoding and '+' as space come from parse_qsl; keywords are case-sensitive."""
+    if len(raw) > MAX_UID_LIST * 2:
+        raise Invalid(f"The query string is {len(raw)} characters long; at most {MAX_UID_LIST * 2} are accepted.")
+    include: set[str] = set()
+    include_all, fuzzy = False, False
+    limit, offset = DEFAULT_LIMIT, 0
+    raw_conditions: dict[str, str] = {}
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        control = key.lower()
+        if control == "includefield":
+            for name in filter(None, (v.strip() for v in value.split(","))):
+                if name == "all":
+                    include_all = True
+                    continue
+                keyword = keyword_of(name)
+                if keyword is None:
+                    raise Invalid(f"includefield '{name[:64]}' is not a DICOM keyword or tag.")
+                include.add(tag_of(keyword))
+        elif control == "limit":
+            limit = _integer(key, value, 1, MAX_LIMIT)
+        elif control == "offset":
+            offset = _integer(key, value, 0, None)
+        elif control == "fuzzymatching":
+            if value.lower() not in ("true", "false"):
+                raise Invalid("fuzzymatching must be true or false.")
+            fuzzy = value.lower() == "true"
+        else:
+            keyword = _searchable(key, level)
+            longest = MAX_UID_LIST if BY_KEYWORD[keyword].vr == "UI" else MAX_QUERY_VALUE
+            if len(value) > longest:
+                raise Invalid(f"The {keyword} value is {len(value)} characters long; at most {longest} are accepted.")
+            if keyword in raw_conditions:
+                raise Invalid(f"The attribute {keyword} is given more than once; give it once.")
+            raw_conditions[keyword] = value
+    conditions = [
+        _condition(BY_KEYWORD[keyword], value, fuzzy) for keyword, value in raw_conditions.items() if value != ""
+    ]
+    include |= {BY_KEYWORD[keyword].tag for keyword in raw_conditions}
+    return Query(level, conditions, include, include_all, limit, offset)
+
+
+def _integer(name: str, value: str, low: int, high: int | None) -> int:
+    """ASCII digits only: str.isdigit() also accepts '²' and str.strip() removes control characters,
+    both of which int() then refuses (atheris found `offset=%1C2` answering 500)."""
+    digits = value.strip(" ")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 9) or not (
+        low <= int(digits) and (high is None or int(digits) <= high)
+    ):
+        bounds = f"{low} to {high}" if high is not None else f"{low} or more"
+        raise Invalid(f"{name} must be a whole number from {bounds}; got '{value[:20]}'.")
+    return int(digits)
+
+
+def _searchable(name: str, level: Level) -> str:
+    keyword = keyword_of(name)
+    attribute = BY_KEYWORD.get(keyword or "")
+    if attribute is None or not attribute.searchable or attribute.level > level:
+        allowed = ", ".join(a.keyword for a in ATTRIBUTES if a.searchable and a.level <= level)
+        what = "unknown query parameter" if keyword is None else "attribute not searchable at this level"
+        raise Invalid(
+            f"'{name[:64]}': {what}. Searchable here: {allowed}; also includefield, limit, offset, fuzzymatching."
+        )
+    return attribute.keyword
+
+
+def _condition(attribute: Attribute, value: str, fuzzy: bool) -> Condition:
+    if attribute.vr == "UI":
+        uids = [v.strip() for v in value.split(",") if v.strip()]
+        bad = [u for u in uids if not is_valid_uid(u)]
+        if bad or not uids:
+            raise Invalid(f"{attribute.keyword} '{value[:80]}' is not a valid UID or comma-separated list of UIDs.")
+        return Condition(attribute, values=uids)
+    if is_range_vr(attribute.vr):
+        return _range_condition(attribute, value)
+    if attribute.keyword in LIST_ATTRIBUTES:
+        values = [v.strip() for v in value.replace("\\", ",").split(",") if v.strip()]
+        return Condition(attribute, values=values)
+    if attribute.vr in NUMBER_VRS:
+        if not value.strip().lstrip("-").isdigit():
+            raise Invalid(f"{attribute.keyword} is a number; got '{value[:40]}'.")
+        return Condition(attribute, values=[str(int(value))])
+    wildcard = "*" in value or "?" in value
+    return Condition(
+        attribute, values=[value], fuzzy=fuzzy and attribute.vr == "PN" and not wildcard, wildcard=wildcard
+    )
+
+
+def _range_condition(attribute: Attribute, value: str) -> Condition:
+    if "-" not in value:
+        _check_temporal(attribute, value)
+        return Condition(attribute, values=[value])
+    lower, _, upper = value.partition("-")
+    if not lower and not upper:
+        raise Invalid(f"{attribute.keyword} range '-' needs at least one bound, e.g. 20200101-20201231.")
+    for bound in (lower, upper):
+        if bound:
+            _check_temporal(attribute, bound)
+    if lower and upper and lower > upper:
+        raise Invalid(f"{attribute.keyword} range '{value}' starts after it ends.")
+    return Condition(attribute, lower=lower or None, upper=upper or None, is_range=True)
+
+
+def _check_temporal(attribute: Attribute, value: str) -> None:
+    formats = {"DA": ("%Y%m%d",), "TM": ("%H%M%S", "%H%M", "%H"), "DT": ("%Y%m%d%H%M%S", "%Y%m%d", "%Y")}
+    text = value.split(".")[0]
+    for fmt in formats[attribute.vr]:
+        try:
+            datetime.strptime(text, fmt)
+            return
+        except ValueError:
+            continue
+    raise Invalid(f"{attribute.keyword} '{value[:40]}' is not a valid {attribute.vr} value (DA is YYYYMMDD).")

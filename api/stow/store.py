@@ -1,0 +1,188 @@
+"""STOW-RS: POST stores new instances, PUT upserts. Nothing becomes visible until its index commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pydicom
+from starlette.requests import Request
+from starlette.responses import Response
+
+from archive.blobs import new_version
+from archive.clients import Storage, get_storage
+from archive.commit import AlreadyStored, Commit, StoredConcurrently, commit_instances
+from archive.instance_files import write_version
+from archive.journal import STORE, Entry, Item, close_entries, new_request_id, open_entry
+from dicom.errors import ArchiveError, InstanceFailure
+from dicom.parsing import ParsedInstance, parse_instance
+from dicomweb_wire.mediatypes import parse_media_type
+from dicomweb_wire.multipart import Part
+from dicomweb_wire.reasons import ALREADY_EXISTS, PROCESSING_FAILURE, STORED_CONCURRENTLY
+from shared.auth import Access, requires
+from shared.multipart import request_parts, spool_body
+from shared.negotiation import DICOM, require_json_accept
+from shared.problems import is_outage, storage_unavailable, unsupported_media_type
+from shared.runner import note
+
+from .outcome import Outcome, apply_rules
+from .response import stow_response
+
+
+@dataclass
+class Staged:
+    item: ParsedInstance
+    version: str
+    entry: Entry
+
+
+@requires(Access.WRITE)
+async def store(request: Request, api_version: str, study: str | None = None, upsert: bool = False) -> Response:
+    study_in_path = study
+    require_json_accept(request)
+    parts = _parts(request)
+    storage = await get_storage()
+    journal_request = new_request_id()
+    staged: list[Staged] = []
+    outcomes: list[Outcome | Staged] = []
+    try:
+        async for part in parts:
+            try:
+                _check_part_type(part)
+                outcomes.append(await _stage(storage, part, api_version, study_in_path, journal_request))
+            finally:
+                part.close()
+            if isinstance(outcomes[-1], Staged):
+                staged.append(outcomes[-1])
+    except BaseException:
+        # A bad part or a broken body fails the whole request: remove what was already uploaded.
+        await _release(storage, [(s.entry, [s.version]) for s in staged])
+        raise
+    if not outcomes:
+        return Response(status_code=204)
+    committed = await _commit(storage, staged, upsert)
+    results = [o if isinstance(o, Outcome) else committed[id(o)] for o in outcomes]
+    stored = sum(1 for r in results if r.failure is None)
+    note(instances_stored=stored, instances_failed=len(results) - stored,
+         bytes_in=sum(s.item.size for s in staged))  # fmt: skip
+    return stow_response(results, api_version, study_in_path)
+
+
+def _parts(request: Request) -> AsyncIterator[Part]:
+    content_type = request.headers.get("content-type")
+    expected = 'multipart/related; type="application/dicom"'
+    if not content_type:
+        raise unsupported_media_type(f"The request has no Content-Type. Send {expected} or {DICOM}.")
+    media_type = parse_media_type(content_type)
+    if media_type.type == DICOM:
+        return _single(request, content_type)
+    if media_type.type == "multipart/related":
+        if media_type.related_type not in (None, DICOM):
+            raise unsupported_media_type(
+                f"Only DICOM files can be stored: the multipart type '{media_type.related_type}' is not supported. "
+                f"Send {expected}."
+            )
+        return request_parts(request, media_type.params.get("boundary"))
+    if media_type.type == "multipart/form-data":
+        raise unsupported_media_type(
+            "multipart/form-data is not a DICOMweb store request, so nothing was stored. With curl --form, add "
+            f"--header 'Content-Type: {expected}' (curl then keeps your type and adds the boundary)."
+        )
+    raise unsupported_media_type(f"Content-Type '{content_type[:100]}' cannot be stored. Send {expected} or {DICOM}.")
+
+
+async def _single(request: Request, content_type: str) -> AsyncIterator[Part]:
+    yield await spool_body(request, content_type)
+
+
+def _check_part_type(part: Part) -> None:
+    if part.content_type is None:
+        return
+    if parse_media_type(part.content_type).type != DICOM:
+        raise unsupported_media_type(
+            f"A part has Content-Type '{part.content_type[:100]}'; every part must be {DICOM}. Nothing was stored."
+        )
+
+
+async def _stage(
+    storage: Storage, part: Part, api_version: str, study_in_path: str | None, journal_request: str
+) -> Outcome | Staged:
+    """Parse and upload one instance; it stays invisible (no index row) until committed.
+
+    The journal names the version before any byte of it is written, so a crash leaves no orphan.
+    """
+    try:
+        item = await asyncio.to_thread(parse_instance, part.file, part.size)
+        apply_rules(item, api_version, study_in_path)
+    except InstanceFailure as failure:
+        return Outcome(*_identity(part), failure=failure)
+    version = new_version()
+    metadata_json = json.dumps(item.metadata).encode()
+    part.file.seek(0)
+    entry = None
+    try:
+        journaled = Item(item.study_uid, item.series_uid, item.sop_uid, version)
+        entry = await open_entry(storage, STORE, [journaled], journal_request)
+        await write_version(storage, version, part.file, part.size, metadata_json)
+    except Exception as error:
+        if entry is not None:
+            await _release(storage, [(entry, [version])])
+        if is_outage(error):  # nothing of this request is committed yet: the client can simply retry
+            raise storage_unavailable() from error
+        failure = InstanceFailure(
+            PROCESSING_FAILURE, f"The instance could not be written to storage: {type(error).__name__}."
+        )
+        return Outcome(item.sop_class_uid, item.sop_uid, failure=failure)
+    return Staged(item, version, entry)
+
+
+async def _release(storage: Storage, owned: list[tuple[Entry, list[str]]]) -> None:
+    """Remove versions that are not kept; an entry closes only once its versions are gone (else cleanup)."""
+    failed = await asyncio.gather(*(storage.delete_versions(*versions) for _, versions in owned))
+    await close_entries(storage, [entry for (entry, _), left in zip(owned, failed, strict=True) if not left])
+
+
+def _identity(part: Part) -> tuple[str | None, str | None]:
+    """The SOP Class and Instance UIDs of a file that failed, when they can be read at all."""
+    try:
+        part.file.seek(0)
+        header = pydicom.dcmread(part.file, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+        return str(header.get("SOPClassUID", "")) or None, str(header.get("SOPInstanceUID", "")) or None
+    except Exception:
+        return None, None
+
+
+async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[int, Outcome]:
+    """Commit every staged instance (a study's together), then remove what is not kept, in one pass."""
+    commits = [Commit(s.item, s.entry) for s in staged]
+    await commit_instances(storage, commits, upsert)
+    if commits and all(c.error is not None for c in commits):
+        busy = next((c.error for c in commits if isinstance(c.error, ArchiveError) or is_outage(c.error)), None)
+        if busy is not None:  # nothing of this request was committed: the client can simply retry
+            await _release(storage, [(s.entry, [s.version]) for s in staged])
+            if isinstance(busy, ArchiveError):
+                raise busy
+            raise storage_unavailable() from busy
+    outcomes: dict[int, Outcome] = {}
+    owned: list[tuple[Entry, list[str]]] = []
+    for done, commit in zip(staged, commits, strict=True):
+        item = done.item
+        outcome = Outcome(item.sop_class_uid, item.sop_uid, item.study_uid, item.series_uid,
+                          warnings=item.warnings, comments=item.comments)  # fmt: skip
+        if isinstance(commit.error, StoredConcurrently):
+            outcome.failure = InstanceFailure(STORED_CONCURRENTLY, "Another request stored the same instance while "
+                                              "this one was storing it; use PUT to replace it.")  # fmt: skip
+        elif isinstance(commit.error, AlreadyStored):
+            outcome.failure = InstanceFailure(ALREADY_EXISTS, "An instance with the same Study, Series and SOP "
+                                              "Instance UIDs is already stored; use PUT to replace it.")  # fmt: skip
+        elif commit.error is not None:
+            outcome.failure = InstanceFailure(
+                PROCESSING_FAILURE, f"The index could not be updated: {type(commit.error).__name__}."
+            )
+        removed = [done.version] if commit.error else [commit.replaced.version] if commit.replaced else []
+        owned.append((done.entry, removed))
+        outcomes[id(done)] = outcome
+    await _release(storage, owned)
+    return outcomes

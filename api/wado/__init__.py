@@ -1,0 +1,1 @@
+"""WADO-RS: instances, metadata, frames, bulk data, rendered images and thumbnails."""

@@ -1,0 +1,106 @@
+"""A stored instance's frames read one at a time, as stored or as native little-endian pixels.
+
+Uses the frame layout found at store time; None wherever it was not found (the caller then reads the file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from archive.clients import Storage
+from archive.instance_files import read_range, read_ranges
+from archive.rows import InstanceRecord
+from dicom.pixels.transcode import can_transcode, decode_described_frame, decode_frame, little_endian_words
+from dicom.values import first_text
+from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN
+
+# Uncompressed syntaxes whose bytes are Explicit VR Little Endian's as they are, for pixel data.
+LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", EXPLICIT_VR_LITTLE_ENDIAN}
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+WORD_BITS = {8, 16, 32, 64}  # big-endian samples of these sizes are swapped to little endian word by word
+
+
+@dataclass
+class NativeFrames:
+    """An instance's frames as native Explicit VR Little Endian pixels, the first already read."""
+
+    header: bytes  # the stored file up to its pixel data
+    count: int
+    first: bytes
+    description: dict | None  # the decoder's, when the frames were decompressed
+    rest: AsyncIterator[bytes]
+
+
+async def native_frames(storage: Storage, record: InstanceRecord) -> NativeFrames | None:
+    layout, fragments = record.frames, record.encapsulated
+    native = layout is not None and ranged_native(record)
+    if not native:
+        if fragments is None or not can_transcode(record.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN):
+            return None
+        last_offset, last_length = fragments.frames[-1][-1]
+        if last_offset + last_length + 8 != record.size:  # the sequence delimiter ends the file
+            return None
+    located = await header_and_frame(storage, record, 1)
+    if located is None:
+        return None
+    header, first = located
+    if layout is not None and native:
+        if pixel_value_length(record, header) is None:
+            return None
+
+        async def stored() -> AsyncIterator[bytes]:
+            for number in range(2, layout.count + 1):
+                yield little_endian(record, await read_range(storage, record, *layout.byte_range(number)))
+
+        return NativeFrames(header, layout.count, little_endian(record, first), None, stored())
+    assert fragments is not None
+    syntax, module = record.transfer_syntax, fragments.pixel_module
+    first, description = await asyncio.to_thread(decode_described_frame, first, syntax, module)
+
+    async def decoded() -> AsyncIterator[bytes]:
+        for ranges in fragments.frames[1:]:
+            raw = await read_ranges(storage, record, ranges)
+            yield await asyncio.to_thread(decode_frame, raw, syntax, module)
+
+    return NativeFrames(header, len(fragments.frames), first, description, decoded())
+
+
+def pixel_value_length(record: InstanceRecord, header: bytes) -> int | None:
+    """The native Pixel Data value's length, from the end of `header` (the file up to that value), if the
+    value ends the file; None if other elements follow, which a frame-by-frame conversion would drop."""
+    (length,) = struct.unpack(">I" if record.transfer_syntax == BIG_ENDIAN else "<I", header[-4:])
+    return length if len(header) + length == record.size else None
+
+
+def ranged_native(record: InstanceRecord) -> bool:
+    """Uncompressed frames that can be read one by one and, if big endian, swapped word by word."""
+    if record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
+        return True
+    return record.transfer_syntax == BIG_ENDIAN and _bits_allocated(record) in WORD_BITS
+
+
+def _bits_allocated(record: InstanceRecord) -> int:
+    return int(first_text(record.attrs.get("00280100")) or 0)
+
+
+def little_endian(record: InstanceRecord, pixels: bytes) -> bytes:
+    if record.transfer_syntax != BIG_ENDIAN:
+        return pixels
+    return little_endian_words(pixels, _bits_allocated(record))
+
+
+async def header_and_frame(storage: Storage, record: InstanceRecord, frame: int) -> tuple[bytes, bytes] | None:
+    """The file up to its pixel data and one frame as stored, read concurrently; None where store time did not
+    locate the frames (deflated, unrecognised fragments)."""
+    layout, fragments = record.frames, record.encapsulated
+    if layout is not None and ranged_native(record):
+        header_end, frame_read = layout.offset, read_range(storage, record, *layout.byte_range(frame))
+    elif fragments is not None:
+        header_end, frame_read = fragments.frames[0][0][0], read_ranges(storage, record, fragments.frames[frame - 1])
+    else:
+        return None
+    header, frame_data = await asyncio.gather(read_range(storage, record, 0, header_end), frame_read)
+    return header, frame_data

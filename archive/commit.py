@@ -1,0 +1,168 @@
+"""Committing a store: staged blobs become visible when their rows are written, a study at a time.
+
+A study's instances are committed together in as few entity-group transactions as fit; the lookup
+pointers they need are written first, so no visible instance lacks one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dicom.attributes import Level, stored_tags
+from dicom.parsing import ParsedInstance
+from dicom.values import DicomJson, is_empty, subset
+
+from .clients import Storage
+from .journal import Entry, Item, add_items
+from .lookup import Key, changed_pointers, listing_key, write_pointers
+from .reads import read_rows_for_commit
+from .rows import InstanceRecord, SeriesRow, StudyPartition, StudyRow, now_stamp
+from .transactions import Conflict, StudyBusy, create_or_replace, fitting_groups, retry_on_conflict, submit
+
+
+class AlreadyStored(Exception):
+    """POST of an instance whose three UIDs are already stored."""
+
+
+class StoredConcurrently(AlreadyStored):
+    """POST of an instance another request stored while this one was committing it (45071)."""
+
+
+class CommitDeadlinePassed(Exception):
+    """The store took so long that cleanup may already be rolling its version back."""
+
+
+@dataclass
+class Commit:
+    """One staged instance to make visible; the outcome is filled in by commit_instances."""
+
+    item: ParsedInstance
+    entry: Entry  # its journal entry; the version committed is the entry's first item
+    replaced: InstanceRecord | None = None
+    error: Exception | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.item.series_uid, self.item.sop_uid
+
+
+def merge_attrs(old: DicomJson, new: DicomJson) -> DicomJson:
+    """The latest stored instance wins, but an empty value never overwrites a present one."""
+    merged = dict(old)
+    for tag, element in new.items():
+        if not is_empty(element) or tag not in merged:
+            merged[tag] = element
+    return merged
+
+
+async def commit_instances(storage: Storage, commits: list[Commit], upsert: bool) -> None:
+    """Make stored blobs visible; each commit's outcome is set on it (error None when committed)."""
+    for group in _groups(commits):
+        await _commit_group(storage, group, upsert)
+
+
+def _groups(commits: list[Commit]) -> Iterator[list[Commit]]:
+    """One study at a time, each SOP once per group (a repeat waits for a later one), one transaction each."""
+    pending = list(commits)
+    while pending:
+        study, seen = pending[0].item.study_uid, set()
+        batch, rest = [], []
+        for commit in pending:
+            if commit.item.study_uid == study and commit.key not in seen:
+                batch.append(commit)
+                seen.add(commit.key)
+            else:
+                rest.append(commit)
+        yield from fitting_groups(batch, lambda commit: commit.item.series_uid)
+        pending = rest
+
+
+async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> None:
+    study = group[0].item.study_uid
+    absent_at_first_read: set[tuple[str, str]] | None = None
+
+    async def attempt(_: int) -> None:
+        nonlocal absent_at_first_read
+        for commit in group:
+            if commit.error is None and commit.entry.past_deadline():
+                commit.error = CommitDeadlinePassed()
+        live = [c for c in group if c.error is None]
+        if not live:
+            return
+        partition = await read_rows_for_commit(storage, study, [c.key for c in live])
+        existing = partition.instances
+        if absent_at_first_read is None:
+            absent_at_first_read = {c.key for c in live if c.key not in existing}
+        for commit in live:
+            if commit.key in existing and not upsert:
+                racing = commit.key in absent_at_first_read
+                commit.error = StoredConcurrently() if racing else AlreadyStored()
+        live = [c for c in live if c.error is None]
+        if not live:
+            return
+        replacing = [c for c in live if c.key in existing]
+        await asyncio.gather(
+            *(add_items(storage, c.entry, [Item(study, *c.key, existing[c.key].version)]) for c in replacing)
+        )
+        operations, pointers = _group_changes(study, live, partition)
+        await write_pointers(storage, pointers)
+        try:
+            await submit(storage.studies, operations)
+        except Conflict:
+            raise
+        except Exception as error:
+            for commit in live:
+                commit.error = error
+            return
+        for commit in live:
+            commit.replaced = existing.get(commit.key)
+
+    try:
+        await retry_on_conflict(attempt)
+    except StudyBusy as busy:
+        for commit in group:
+            commit.error = commit.error or busy
+
+
+def _group_changes(study: str, live: list[Commit], partition: StudyPartition) -> tuple[list[tuple], list[Key]]:
+    """The transaction's operations (study, series, instance rows) and the lookup pointers they need."""
+    updated = now_stamp()
+    old_study, existing = partition.study, partition.instances
+    old_study_attrs = old_study.attrs if old_study else {}
+    study_attrs = old_study_attrs
+    for commit in live:
+        study_attrs = merge_attrs(study_attrs, subset(commit.item.metadata, stored_tags(Level.STUDY)))
+    created = old_study.created if old_study else updated
+    pointers = changed_pointers(Level.STUDY, (study,), old_study_attrs, study_attrs)
+    if old_study is None:
+        pointers.append(listing_key(study, created))
+    series_rows = dict(partition.series)
+    operations: list[tuple] = []
+    for series in sorted({c.item.series_uid for c in live}):
+        members = [c for c in live if c.item.series_uid == series]
+        old_series = partition.series.get(series)
+        old_attrs = old_series.attrs if old_series else {}
+        attrs = old_attrs
+        for commit in members:
+            attrs = merge_attrs(attrs, subset(commit.item.metadata, stored_tags(Level.SERIES)))
+        count = (old_series.instances if old_series else 0) + sum(c.key not in existing for c in members)
+        series_rows[series] = SeriesRow(study, series, attrs, count, updated)
+        operations.append(
+            create_or_replace(series_rows[series].to_entity(), old_series and old_series.etag, old_series is not None)
+        )
+        pointers += changed_pointers(Level.SERIES, (study, series), old_attrs, attrs)
+    for commit in live:
+        item, old = commit.item, existing.get(commit.key)
+        record = InstanceRecord(
+            study, item.series_uid, item.sop_uid, commit.entry.items[0].version, item.transfer_syntax, item.size,
+            item.frames, subset(item.metadata, stored_tags(Level.INSTANCE)), updated,
+            encapsulated=item.encapsulated, bulk=item.bulk,
+        )  # fmt: skip
+        operations.append(create_or_replace(record.to_entity(), old and old.etag, old is not None))
+        if old is None:
+            pointers += changed_pointers(Level.INSTANCE, (study, *commit.key), {}, record.attrs)
+    new_study = StudyRow.derived(study, study_attrs, list(series_rows.values()), updated, created)
+    operations.insert(0, create_or_replace(new_study.to_entity(), old_study and old_study.etag, old_study is not None))
+    return operations, pointers

@@ -1,0 +1,1 @@
+"""Pixels: transfer-syntax conversion and rendering, with pydicom's pixel backends."""

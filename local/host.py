@@ -1,0 +1,167 @@
+"""Serve the very functions of function_app.py over HTTP, for machines without Azure Functions Core Tools.
+
+The route table is built from the app's own function list, so there is one route table, not two.
+Usage: python -m local.host [--port 7071] [--with-azurite DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import azure.functions as func
+from azure.functions.decorators.http import HttpTrigger
+from azure.functions.decorators.timer import TimerTrigger
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from archive.clients import close_storage
+from shared.problems import DicomWebError
+
+# Azure runs timer functions on their NCRONTAB schedule; the local host runs them at this fixed interval.
+TIMER_INTERVAL = 900
+_PARAMETER = re.compile(r"\{\*?(\w+)(?::[^}]*)?\??\}")
+
+
+def starlette_path(route: str) -> str:
+    """ASP.NET-style `studies/{study}` (constraints and `?` dropped) to Starlette's `/studies/{study}`."""
+    return "/" + _PARAMETER.sub(r"{\1}", route.lstrip("/"))
+
+
+_functions: dict[int, list] = {}
+
+
+def functions_of(app: func.FunctionApp) -> list:
+    """The app's functions; cached, because a second get_functions() on one app raises "not unique"."""
+    if id(app) not in _functions:
+        _functions[id(app)] = app.get_functions()
+    return _functions[id(app)]
+
+
+def timers_of(app: func.FunctionApp) -> list:
+    return [f for f in functions_of(app) if isinstance(f.get_trigger(), TimerTrigger)]
+
+
+def routes_from(app: func.FunctionApp) -> list[Route]:
+    routes = []
+    for function in functions_of(app):
+        trigger = function.get_trigger()
+        if not isinstance(trigger, HttpTrigger):
+            continue
+        user_function = function.get_user_function()
+        methods = [str(getattr(m, "value", m)) for m in (trigger.methods or ["GET"])]
+
+        async def endpoint(request: Request, _call=user_function, _name=trigger.name) -> Response:
+            return await _call(**{_name: request})
+
+        routes.append(
+            Route(starlette_path(trigger.route), endpoint, methods=methods, name=function.get_function_name())
+        )
+    return routes
+
+
+async def _problem(request: Request, error: Exception) -> Response:
+    status = getattr(error, "status_code", 404)
+    detail = (
+        f"No DICOMweb operation at {request.method} {request.url.path[:200]}. Paths start with /v1/ or /v2/, "
+        "e.g. /v2/studies."
+    )
+    if status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path[:200]}."
+    return DicomWebError(status, detail).to_response()
+
+
+class _TimerRequest:
+    past_due = False
+
+
+async def _run_timers(timers: list, interval: float) -> None:
+    """The app's timer functions (cleanup), each run every `interval` seconds as long as the host runs."""
+    while True:
+        await asyncio.sleep(interval)
+        for function in timers:
+            try:
+                await function.get_user_function()(**{function.get_trigger().name: _TimerRequest()})
+            except Exception:
+                logging.getLogger(__name__).exception("timer function %s failed", function.get_function_name())
+
+
+def create_app(app: func.FunctionApp | None = None) -> Starlette:
+    if app is None:
+        from function_app import app
+    timers = timers_of(app)
+    interval = float(os.environ.get("DICOM_TIMER_INTERVAL_SECONDS", TIMER_INTERVAL))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_run_timers(timers, interval))
+        yield
+        task.cancel()
+        await close_storage()
+
+    return Starlette(
+        routes=routes_from(app),
+        exception_handlers={HTTPException: _problem},
+        lifespan=lifespan,
+        middleware=_cors(),
+    )
+
+
+def _cors() -> list[Middleware]:
+    """Browser viewers (OHIF) on other origins; in Azure the platform's CORS does this (Bicep parameter)."""
+    origins = [o.strip() for o in os.environ.get("DICOM_CORS_ORIGINS", "").split(",") if o.strip()]
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Accept", "Content-Type", "If-None-Match", "X-Request-Id"],
+            expose_headers=["ETag", "X-Request-Id", "Content-Type", "Content-Length"],
+            max_age=600,
+        )
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
+    parser.add_argument("--with-azurite", type=Path, metavar="DIR", help="start Azurite with its data in DIR")
+    arguments = parser.parse_args()
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    azurite = None
+    if arguments.with_azurite:
+        from .azurite import Azurite
+
+        azurite = Azurite(arguments.with_azurite.resolve(), 10000, 10002, 10001).start()
+        os.environ["DICOM_STORAGE_CONNECTION_STRING"] = azurite.connection_string
+        print(f"Azurite is running with its data in {arguments.with_azurite}/", flush=True)
+    os.environ.setdefault("DICOM_PUBLIC_BASE_URL", f"http://{arguments.host}:{arguments.port}")
+    import uvicorn
+
+    print(f"DICOMweb API at http://{arguments.host}:{arguments.port}/v1 and /v2 (Ctrl-C stops it)", flush=True)
+    try:
+        uvicorn.run(create_app(), host=arguments.host, port=arguments.port, log_level="warning", access_log=False)
+    finally:
+        if azurite is not None:
+            azurite.stop()
+
+
+if __name__ == "__main__":
+    main()

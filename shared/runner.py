@@ -1,0 +1,126 @@
+"""Running an operation: authorize, check the path, call it, turn failures into problems, log one line.
+
+Every function of the app goes through run(); operations and the layers below never pick HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from dicomweb_wire.uids import MAX_UID_LENGTH, clean_uid, is_valid_uid
+
+from .auth import authorize
+from .problems import DicomWebError, bad_request, is_outage, problem_of
+
+log = logging.getLogger("dicomweb")
+
+API_VERSIONS = ("v1", "v2")
+# Path parameters that are UIDs, and what they are called in messages.
+PATH_UIDS = {"study": "study instance UID", "series": "series instance UID", "instance": "SOP instance UID"}
+
+Operation = Callable[..., Awaitable[Response]]
+
+
+def check_api_version(api_version: str) -> None:
+    if api_version not in API_VERSIONS:
+        raise DicomWebError(404, f"Unknown API version '{api_version[:20]}': use /v1/ or /v2/ in front of the path.")
+
+
+def require_uid(value: str, what: str) -> str:
+    """A UID from the URL path: a bad one is the client's mistake, so 400."""
+    uid = clean_uid(value)
+    if not is_valid_uid(uid):
+        raise bad_request(
+            f"The {what} '{value[:80]}' is not a valid DICOM UID: use digits and dots only, "
+            f"end with a digit, at most {MAX_UID_LENGTH} characters."
+        )
+    return uid
+
+
+def _checked_path(arguments: dict[str, Any]) -> dict[str, Any]:
+    if "api_version" in arguments:
+        check_api_version(arguments["api_version"])
+    return {
+        name: require_uid(value, PATH_UIDS[name]) if name in PATH_UIDS and value is not None else value
+        for name, value in arguments.items()
+    }
+
+
+_facts: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("request_facts", default=None)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def note(**facts: int) -> None:
+    """Count something about the current request (instances, bytes) for its log line."""
+    current = _facts.get()
+    if current is not None:
+        for name, value in facts.items():
+            current[name] = current.get(name, 0) + value
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+async def run(operation: Operation, request: Request, **arguments: Any) -> Response:
+    """Authorize and call an operation; turn errors into problem responses; log one line per request.
+
+    The log line carries no PHI: no path (it holds UIDs), no query, no patient attributes.
+    """
+    started = time.perf_counter()
+    request_id = _request_id(request)
+    facts: dict[str, int] = {}
+    _facts.set(facts)
+    try:
+        await authorize(request.headers.get("authorization"), operation.required_access)
+        response = await operation(request, **_checked_path(arguments))
+    except Exception as error:
+        problem = problem_of(error)
+        if problem is None:
+            log.exception("unhandled error in %s request_id=%s", operation.__name__, request_id)
+            problem = DicomWebError(500, f"Internal error; quote request id {request_id} to the operator.")
+        elif is_outage(error):
+            log.warning("storage failing during %s request_id=%s", operation.__name__, request_id, exc_info=True)
+        response = problem.to_response()
+    response.headers["X-Request-Id"] = request_id
+    record = {
+        "request_id": request_id,
+        "operation": operation.__name__,
+        "api": str(arguments.get("api_version", "")),
+        "method": request.method,
+        "status": response.status_code,
+    }
+    if isinstance(response, StreamingResponse):
+        response.body_iterator = _logged_stream(response.body_iterator, record, facts, started)
+    else:
+        _log(record, facts, started, len(response.body or b""))
+    return response
+
+
+async def _logged_stream(
+    chunks: AsyncIterator[Any], record: dict[str, Any], facts: dict[str, int], started: float
+) -> AsyncIterator[Any]:
+    """Streamed responses are logged when the last byte is sent, with what was really sent."""
+    sent = 0
+    try:
+        async for chunk in chunks:
+            sent += len(chunk)
+            yield chunk
+    finally:
+        _log(record, facts, started, sent)
+
+
+def _log(record: dict[str, Any], facts: dict[str, int], started: float, bytes_out: int) -> None:
+    fields = {**record, "duration_ms": round((time.perf_counter() - started) * 1000, 1), "bytes_out": bytes_out,
+              **facts}  # fmt: skip
+    log.info(" ".join(f"{name}={value}" for name, value in fields.items()), extra={"dicomweb": fields})
