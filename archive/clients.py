@@ -104,6 +104,15 @@ class Storage:
                     await create()
             self._ready = True
 
+    async def ping_blobs(self) -> None:
+        """Fails unless Blob Storage answers (the health probe)."""
+        await self.container.get_container_properties()
+
+    async def ping_tables(self) -> None:
+        """Fails unless Table Storage answers (the health probe); reads nothing."""
+        async for _ in self.studies.query_entities("PartitionKey eq @p", parameters={"p": "health"}):
+            break
+
     async def close(self) -> None:
         await self._blob_service.close()
         await self._table_service.close()

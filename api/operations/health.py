@@ -22,10 +22,9 @@ async def health(request: Request) -> Response:
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):
             storage = await get_storage()
-            await storage.container.get_container_properties()
+            await storage.ping_blobs()
             checks["blob"] = "ok"
-            async for _ in storage.studies.query_entities("PartitionKey eq @p", parameters={"p": "health"}):
-                break
+            await storage.ping_tables()
             checks["table"] = "ok"
     except Exception as error:
         log.warning("health check failed: %s", type(error).__name__)
