@@ -54,8 +54,6 @@ install: $(BIN)/.installed node_modules/.installed tools
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@# The project was once installed as dicomweb-functions (with a stale dicomweb-admin); drop it first.
-	$(BIN)/pip uninstall --quiet --disable-pip-version-check -y dicomweb-functions 2>/dev/null || true
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
