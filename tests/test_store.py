@@ -239,3 +239,17 @@ def test_retrieve_urls_use_the_configured_base_not_the_host_header(client: httpx
     response = store(client, f"{base_url}/studies", [make_instance()], Host="evil.example")
     url = response.json()["00081199"]["Value"][0]["00081190"]["Value"][0]
     assert url.startswith(base_url + "/studies/")
+
+
+@pytest.mark.parametrize("count", [99, 100, 250])
+def test_a_whole_series_in_one_request_is_stored_and_found(client: httpx.Client, base_url: str, count: int) -> None:
+    # Each transaction holds the instance rows, their series row and the study row: at most 100 operations.
+    # Grouping 99 instances of one series (101 operations) failed 99 of a 100-instance series with 272.
+    study, series = generate_uid(), generate_uid()
+    response = store(client, f"{base_url}/studies", [make_instance(study, series) for _ in range(count)])
+    assert response.status_code == 200, failure_comments(response)
+    assert len(stored_uids(response)) == count
+    found = search(client, f"{base_url}/studies/{study}/series/{series}/instances", limit="200")
+    assert len(found) == min(count, 200)
+    (series_result,) = search(client, f"{base_url}/studies/{study}/series", includefield="00201209")
+    assert series_result["00201209"]["Value"] == [count]
