@@ -252,11 +252,3 @@ class StudyPartition:
                 partition.instances[record.key] = record
         return partition
 
-
-def row_of(entity: dict[str, Any]) -> StudyRow | SeriesRow | InstanceRecord:
-    key = entity["RowKey"]
-    if key == STUDY_ROW:
-        return StudyRow.from_entity(entity)
-    if key.startswith(SERIES_PREFIX):
-        return SeriesRow.from_entity(entity)
-    return InstanceRecord.from_entity(entity)

@@ -80,7 +80,7 @@ def test_no_module_is_a_house_of_its_own() -> None:
 
 
 def test_nothing_reads_files_from_outside_the_repository() -> None:
-    """A user's clone has no ../shared beside it: tests, README, Makefile and CI use only what the repo holds."""
+    """A user's clone has nothing beside it: tests, README, Makefile and CI use only what the repo holds."""
     outside = re.compile(r"\.\./shared|parent\.parent\.parent")
     places = [REPO / "README.md", REPO / "Makefile", *(REPO / ".ci").iterdir(), *(REPO / "tests").glob("*.py")]
     for path in places:
