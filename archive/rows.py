@@ -251,4 +251,3 @@ class StudyPartition:
                 record = InstanceRecord.from_entity(entity)
                 partition.instances[record.key] = record
         return partition
-
