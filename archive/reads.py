@@ -44,7 +44,7 @@ async def read_partition(storage: Storage, study: str) -> StudyPartition:
     return StudyPartition.of(await storage.query(storage.studies, "PartitionKey eq @study", {"study": study}))
 
 
-async def read_study_series_and(storage: Storage, study: str, series: str, sop: str) -> StudyPartition:
+async def _read_study_series_and(storage: Storage, study: str, series: str, sop: str) -> StudyPartition:
     """The study row, its series rows and one instance's row, in one query (what a one-instance store needs)."""
     entities = await storage.query(
         storage.studies,
@@ -88,7 +88,7 @@ def _instance_order(record: InstanceRecord) -> tuple:
 async def read_rows_for_commit(storage: Storage, study: str, keys: list[tuple[str, str]]) -> StudyPartition:
     """The study row, its series rows and the rows of the committing instances that already exist."""
     if len(keys) == 1:  # the common case: one query
-        partition = await read_study_series_and(storage, study, *keys[0])
+        partition = await _read_study_series_and(storage, study, *keys[0])
     else:
         partition, *found = await asyncio.gather(
             read_study_and_series(storage, study),

@@ -35,18 +35,18 @@ def create_or_replace(entity: dict, existing_etag: str | None, exists: bool) -> 
     """Create a row that was absent when read, or replace it if unchanged since."""
     if not exists:
         return ("create", entity)
-    return ("update", entity, if_unchanged(existing_etag, mode=UpdateMode.REPLACE))
+    return ("update", entity, _if_unchanged(existing_etag, mode=UpdateMode.REPLACE))
 
 
 def delete_if_unchanged(entity: dict, existing_etag: str | None) -> tuple:
-    return ("delete", entity, if_unchanged(existing_etag))
+    return ("delete", entity, _if_unchanged(existing_etag))
 
 
-def if_unchanged(existing_etag: str | None, **extra: Any) -> dict:
+def _if_unchanged(existing_etag: str | None, **extra: Any) -> dict:
     return {"etag": existing_etag, "match_condition": MatchConditions.IfNotModified, **extra}
 
 
-def is_conflict(error: Exception) -> bool:
+def _is_conflict(error: Exception) -> bool:
     if isinstance(error, (TableTransactionError, ResourceExistsError, ResourceModifiedError)):
         return True
     return isinstance(error, HttpResponseError) and error.status_code in (409, 412)
@@ -57,7 +57,7 @@ async def submit(table: TableClient, operations: list[tuple]) -> None:
     try:
         await table.submit_transaction(operations)
     except Exception as error:
-        if is_conflict(error):
+        if _is_conflict(error):
             raise Conflict() from error
         raise
 
