@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from dicom.values import first_text
+from dicom.values import first_text, whole_number
 
 from .clients import Storage
 from .rows import (
@@ -81,8 +81,8 @@ async def list_instances(
 
 
 def _instance_order(record: InstanceRecord) -> tuple:
-    number = first_text(record.attrs.get("00200013"))
-    return (record.series, int(number) if number.lstrip("-").isdigit() else 0, record.sop)
+    number = whole_number(first_text(record.attrs.get("00200013")), max_digits=12)
+    return (record.series, number or 0, record.sop)
 
 
 async def read_rows_for_commit(storage: Storage, study: str, keys: list[tuple[str, str]]) -> StudyPartition:

@@ -48,3 +48,12 @@ def name_words(value: str) -> list[str]:
 
 def is_empty(element: dict[str, Any] | None) -> bool:
     return not all_texts(element)
+
+
+def whole_number(text: str, max_digits: int = 9) -> int | None:
+    """An optionally signed run of ASCII digits (str.isdigit() also accepts '²', which int() refuses, and
+    int() refuses over 4,300 digits); None for anything else."""
+    digits = text.strip(" ").removeprefix("-").removeprefix("+")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= max_digits):
+        return None
+    return int(text.strip(" "))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from dicom.pixels.render import JPEG, PNG, RenderRequest
+from dicom.values import whole_number
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL, MediaType, parse_accept
 
 from .problems import DicomWebError, bad_request, not_acceptable
@@ -103,9 +104,10 @@ def render_request(accept: str | None, query_quality: str | None) -> RenderReque
     """The image format (JPEG by default, or PNG) and JPEG quality (`quality`, 1 to 100, default 90)."""
     quality = 90
     if query_quality is not None:
-        if not query_quality.isdigit() or not 1 <= int(query_quality) <= 100:
+        number = whole_number(query_quality, max_digits=3)
+        if number is None or not 1 <= number <= 100:
             raise bad_request(f"quality must be a whole number from 1 to 100; got '{query_quality[:20]}'.")
-        quality = int(query_quality)
+        quality = number
     ranges = parse_accept(accept)
     if not ranges:
         return RenderRequest(JPEG, quality)

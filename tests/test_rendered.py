@@ -104,7 +104,9 @@ def test_unsupported_image_types_answer_406(client: httpx.Client, base_url: str)
     assert "image/png" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("quality", ["0", "101", "high"])
+@pytest.mark.parametrize(
+    "quality", ["0", "101", "high", "\u00b2", "9" * 5000], ids=["0", "101", "word", "superscript", "5000-digits"]
+)
 def test_bad_quality_answers_400(client: httpx.Client, base_url: str, quality: str) -> None:
     assert client.get(instance_url(client, base_url) + "/rendered", params={"quality": quality}).status_code == 400
 

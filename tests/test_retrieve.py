@@ -143,9 +143,25 @@ def test_several_frames_as_single_octet_stream_answer_406(client: httpx.Client, 
     assert get(client, stored["instance"] + "/frames/1,2", "application/octet-stream").status_code == 406
 
 
-@pytest.mark.parametrize("frames", ["0", "-1", "1,x"])
+@pytest.mark.parametrize(
+    "frames", ["0", "-1", "1,x", "\u00b2", "1" + "0" * 5000], ids=["0", "-1", "1,x", "superscript", "5001-digits"]
+)
 def test_frame_zero_negative_or_malformed_answers_400(client: httpx.Client, stored: dict, frames: str) -> None:
-    assert get(client, stored["instance"] + f"/frames/{frames}", None).status_code == 400
+    response = get(client, stored["instance"] + f"/frames/{frames}", None)
+    assert response.status_code == 400
+    assert "Frame numbers start at 1" in response.json()["detail"]
+
+
+def test_a_frame_asked_twice_answers_400_naming_the_rule(client: httpx.Client, stored: dict) -> None:
+    response = get(client, stored["instance"] + "/frames/1,2,1", None)
+    assert response.status_code == 400
+    assert "each be asked once" in response.json()["detail"]
+
+
+def test_more_frames_than_a_request_may_ask_answer_400(client: httpx.Client, stored: dict) -> None:
+    response = get(client, stored["instance"] + "/frames/" + ",".join(str(n) for n in range(1, 258)), None)
+    assert response.status_code == 400
+    assert "At most 256 frames" in response.json()["detail"]
 
 
 def test_frame_past_the_last_answers_404(client: httpx.Client, stored: dict) -> None:

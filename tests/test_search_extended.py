@@ -85,8 +85,11 @@ def test_sop_class_uid_filters_instances(client: httpx.Client, base_url: str, ar
     assert len(results) == 1
 
 
-def test_a_non_number_for_a_number_attribute_answers_400(client: httpx.Client, base_url: str) -> None:
-    assert client.get(f"{base_url}/series", params={"SeriesNumber": "three"}).status_code == 400
+@pytest.mark.parametrize("value", ["three", "\u00b2", "1" * 500], ids=["word", "superscript", "500-digits"])
+def test_a_non_number_for_a_number_attribute_answers_400(client: httpx.Client, base_url: str, value: str) -> None:
+    response = client.get(f"{base_url}/instances", params={"InstanceNumber": value})
+    assert response.status_code == 400
+    assert "InstanceNumber is a whole number" in response.json()["detail"]
 
 
 def test_referring_physician_name_fuzzy_matching(client: httpx.Client, base_url: str) -> None:

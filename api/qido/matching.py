@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 
 from dicom.attributes import is_range_vr
-from dicom.values import DicomJson, all_texts, name_words, normalize_person_name, normalize_text
+from dicom.values import DicomJson, all_texts, name_words, normalize_person_name, normalize_text, whole_number
 
 from .query import NUMBER_VRS, Condition
 
@@ -22,7 +22,7 @@ def matches(condition: Condition, attrs: DicomJson) -> bool:
     if vr == "UI" or is_range_vr(vr):
         return any(text in condition.values for text in texts)
     if vr in NUMBER_VRS:
-        return any(text.lstrip("-").isdigit() and str(int(text)) == condition.values[0] for text in texts)
+        return any(str(whole_number(text, max_digits=12)) == condition.values[0] for text in texts)
     if condition.wildcard:
         normalize = normalize_person_name if vr == "PN" else normalize_text
         pattern = normalize(condition.values[0]).replace("[", "[[]")

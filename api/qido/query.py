@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 from dicom.attributes import ATTRIBUTES, BY_KEYWORD, Attribute, Level, is_range_vr, keyword_of, tag_of
 from dicom.errors import Invalid
+from dicom.values import whole_number
 from dicomweb_wire.uids import is_valid_uid
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 200
@@ -120,9 +121,10 @@ def _condition(attribute: Attribute, value: str, fuzzy: bool) -> Condition:
         values = [v.strip() for v in value.replace("\\", ",").split(",") if v.strip()]
         return Condition(attribute, values=values)
     if attribute.vr in NUMBER_VRS:
-        if not value.strip().lstrip("-").isdigit():
-            raise Invalid(f"{attribute.keyword} is a number; got '{value[:40]}'.")
-        return Condition(attribute, values=[str(int(value))])
+        number = whole_number(value, max_digits=12)
+        if number is None:
+            raise Invalid(f"{attribute.keyword} is a whole number; got '{value[:40]}'.")
+        return Condition(attribute, values=[str(number)])
     wildcard = "*" in value or "?" in value
     return Condition(
         attribute, values=[value], fuzzy=fuzzy and attribute.vr == "PN" and not wildcard, wildcard=wildcard

@@ -15,7 +15,7 @@ from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide, Invalid
 from dicom.layout import PIXEL_MODULE, require_frames
 from dicom.pixels.transcode import can_transcode, decode_frame, encode_frame_jp2, frames_of
-from dicom.values import first_text
+from dicom.values import first_text, whole_number
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL
 from shared.auth import Access, requires
 from shared.multipart import multipart_response
@@ -25,15 +25,20 @@ from .records import find_instance
 from .stored_frames import little_endian, ranged_native
 
 JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
+MAX_FRAMES = 256  # frames one request may ask for
 
 
 def parse_frame_list(text: str) -> list[int]:
-    frames = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item.lstrip("-").isdigit() or int(item) < 1:
-            raise Invalid(f"Frame numbers start at 1 and are comma separated (e.g. frames/1,2); got '{text[:80]}'.")
-        frames.append(int(item))
+    """Frame numbers, each once; a list that repeats one or names more than MAX_FRAMES would only multiply
+    the work of a single request."""
+    parsed = [whole_number(item.strip()) for item in text.split(",")]
+    frames = [number for number in parsed if number is not None and number >= 1]
+    if len(frames) != len(parsed):
+        raise Invalid(f"Frame numbers start at 1 and are comma separated (e.g. frames/1,2); got '{text[:80]}'.")
+    if len(set(frames)) != len(frames):
+        raise Invalid(f"Frame numbers must each be asked once; got '{text[:80]}'.")
+    if len(frames) > MAX_FRAMES:
+        raise Invalid(f"At most {MAX_FRAMES} frames can be asked at once; got {len(frames)}. Ask in several requests.")
     return frames
 
 
