@@ -81,7 +81,7 @@ async def list_instances(
 
 
 def _instance_order(record: InstanceRecord) -> tuple:
-    number = whole_number(first_text(record.attrs.get("00200013")), max_digits=12)
+    number = whole_number(first_text(record.attrs.get("00200013")), max_digits=12, signed=True)
     return (record.series, number or 0, record.sop)
 
 

@@ -50,10 +50,10 @@ def is_empty(element: dict[str, Any] | None) -> bool:
     return not all_texts(element)
 
 
-def whole_number(text: str, max_digits: int = 9) -> int | None:
-    """An optionally signed run of ASCII digits (str.isdigit() also accepts '²', which int() refuses, and
-    int() refuses over 4,300 digits); None for anything else."""
-    digits = text.strip(" ").removeprefix("-").removeprefix("+")
+def whole_number(text: str, max_digits: int = 9, signed: bool = False) -> int | None:
+    """A run of ASCII digits, after a '-' if `signed`; None for anything else, '+' and spaces included
+    (str.isdigit() also accepts '²', which int() refuses, and int() refuses over 4,300 digits)."""
+    digits = text[1:] if signed and text.startswith("-") else text
     if not (digits.isascii() and digits.isdigit() and len(digits) <= max_digits):
         return None
-    return int(text.strip(" "))
+    return int(text)

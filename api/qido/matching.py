@@ -22,7 +22,8 @@ def matches(condition: Condition, attrs: DicomJson) -> bool:
     if vr == "UI" or is_range_vr(vr):
         return any(text in condition.values for text in texts)
     if vr in NUMBER_VRS:
-        return any(str(whole_number(text, max_digits=12)) == condition.values[0] for text in texts)
+        numbers = (whole_number(text, max_digits=12, signed=True) for text in texts)
+        return any(number is not None and str(number) == condition.values[0] for number in numbers)
     if condition.wildcard:
         normalize = normalize_person_name if vr == "PN" else normalize_text
         pattern = normalize(condition.values[0]).replace("[", "[[]")

@@ -87,13 +87,11 @@ def parse_query(raw: str, level: Level) -> Query:
 def _integer(name: str, value: str, low: int, high: int | None) -> int:
     """ASCII digits only: str.isdigit() also accepts '²' and str.strip() removes control characters,
     both of which int() then refuses (atheris found `offset=%1C2` answering 500)."""
-    digits = value.strip(" ")
-    if not (digits.isascii() and digits.isdigit() and len(digits) <= 9) or not (
-        low <= int(digits) and (high is None or int(digits) <= high)
-    ):
+    number = whole_number(value.strip(" "))
+    if number is None or number < low or (high is not None and number > high):
         bounds = f"{low} to {high}" if high is not None else f"{low} or more"
         raise Invalid(f"{name} must be a whole number from {bounds}; got '{value[:20]}'.")
-    return int(digits)
+    return number
 
 
 def _searchable(name: str, level: Level) -> str:
@@ -121,7 +119,7 @@ def _condition(attribute: Attribute, value: str, fuzzy: bool) -> Condition:
         values = [v.strip() for v in value.replace("\\", ",").split(",") if v.strip()]
         return Condition(attribute, values=values)
     if attribute.vr in NUMBER_VRS:
-        number = whole_number(value, max_digits=12)
+        number = whole_number(value.strip(), max_digits=12, signed=True)
         if number is None:
             raise Invalid(f"{attribute.keyword} is a whole number; got '{value[:40]}'.")
         return Condition(attribute, values=[str(number)])
