@@ -7,6 +7,7 @@ pointers they need are written first, so no visible instance lacks one.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ def _groups(commits: list[Commit]) -> Iterator[list[Commit]]:
                 seen.add(commit.key)
             else:
                 rest.append(commit)
-        yield from fitting_groups(batch, lambda commit: commit.item.series_uid)
+        yield from fitting_groups(batch, lambda commit: commit.item.series_uid, _row_bytes)
         pending = rest
 
 
@@ -126,6 +127,20 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> 
             commit.error = commit.error or busy
 
 
+def _record(commit: Commit, updated: str) -> InstanceRecord:
+    item = commit.item
+    return InstanceRecord(
+        item.study_uid, item.series_uid, item.sop_uid, commit.entry.items[0].version, item.transfer_syntax,
+        item.size, item.frames, subset(item.metadata, stored_tags(Level.INSTANCE)), updated,
+        encapsulated=item.encapsulated, bulk=item.bulk,
+    )  # fmt: skip
+
+
+def _row_bytes(commit: Commit) -> int:
+    """The size of the instance's row in a transaction's body (as JSON, the way the Table service gets it)."""
+    return len(json.dumps(_record(commit, now_stamp()).to_entity()).encode())
+
+
 def _group_changes(study: str, live: list[Commit], partition: StudyPartition) -> tuple[list[tuple], list[Key]]:
     """The transaction's operations (study, series, instance rows) and the lookup pointers they need."""
     updated = now_stamp()
@@ -154,12 +169,8 @@ def _group_changes(study: str, live: list[Commit], partition: StudyPartition) ->
         )
         pointers += changed_pointers(Level.SERIES, (study, series), old_attrs, attrs)
     for commit in live:
-        item, old = commit.item, existing.get(commit.key)
-        record = InstanceRecord(
-            study, item.series_uid, item.sop_uid, commit.entry.items[0].version, item.transfer_syntax, item.size,
-            item.frames, subset(item.metadata, stored_tags(Level.INSTANCE)), updated,
-            encapsulated=item.encapsulated, bulk=item.bulk,
-        )  # fmt: skip
+        old = existing.get(commit.key)
+        record = _record(commit, updated)
         operations.append(create_or_replace(record.to_entity(), old and old.etag, old is not None))
         if old is None:
             pointers += changed_pointers(Level.INSTANCE, (study, *commit.key), {}, record.attrs)

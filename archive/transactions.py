@@ -19,6 +19,12 @@ from dicom.errors import Busy
 
 MAX_ATTEMPTS = 30
 TRANSACTION_LIMIT = 100  # operations in one entity-group transaction
+PAYLOAD_LIMIT = 4 * 1024 * 1024  # bytes of one entity-group transaction's request body (Azure and Azurite)
+# What a group is sized with: each operation's own MIME headers in the batch body, the batch's framing, and a
+# study or series row at its largest (its Attrs property is at most 32K characters, which JSON may escape twice).
+OPERATION_OVERHEAD = 1024
+BATCH_OVERHEAD = 64 * 1024
+LARGEST_SUMMARY_ROW = 72 * 1024
 T = TypeVar("T")
 
 
@@ -73,17 +79,25 @@ async def retry_on_conflict(attempt: Callable[[int], Awaitable[T]]) -> T:
     raise StudyBusy()
 
 
-def fitting_groups(items: Iterable[T], series_of: Callable[[T], str]) -> Iterator[list[T]]:
-    """Consecutive groups whose rows (each item's instance row, their series rows and the study row) fit
-    one transaction."""
+def fitting_groups(
+    items: Iterable[T], series_of: Callable[[T], str], bytes_of: Callable[[T], int] = lambda _: 0
+) -> Iterator[list[T]]:
+    """Consecutive groups whose rows (each item's instance row, their series rows and the study row) fit one
+    transaction: at most TRANSACTION_LIMIT operations and PAYLOAD_LIMIT bytes (bytes_of: an item's row)."""
     group: list[T] = []
     series: set[str] = set()
+    payload = BATCH_OVERHEAD + LARGEST_SUMMARY_ROW + OPERATION_OVERHEAD  # the study row
     for item in items:
-        grows = 0 if series_of(item) in series else 1
-        if len(group) + 1 + len(series) + grows + 1 > TRANSACTION_LIMIT:
+        new_series = 0 if series_of(item) in series else 1
+        size = bytes_of(item) + OPERATION_OVERHEAD + new_series * (LARGEST_SUMMARY_ROW + OPERATION_OVERHEAD)
+        operations = len(group) + 1 + len(series) + new_series + 1
+        if group and (operations > TRANSACTION_LIMIT or payload + size > PAYLOAD_LIMIT):
             yield group
             group, series = [], set()
+            payload = BATCH_OVERHEAD + LARGEST_SUMMARY_ROW + OPERATION_OVERHEAD
+            size = bytes_of(item) + 2 * OPERATION_OVERHEAD + LARGEST_SUMMARY_ROW
         group.append(item)
         series.add(series_of(item))
+        payload += size
     if group:
         yield group

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ from shared.runner import note
 
 from .outcome import Outcome, apply_rules
 from .response import stow_response
+
+log = logging.getLogger("dicomweb.stow")
 
 
 @dataclass
@@ -65,9 +68,22 @@ async def store(request: Request, api_version: str, study: str | None = None, up
     committed = await _commit(storage, staged, upsert)
     results = [o if isinstance(o, Outcome) else committed[id(o)] for o in outcomes]
     stored = sum(1 for r in results if r.failure is None)
+    _log_failures(results)
     note(instances_stored=stored, instances_failed=len(results) - stored,
          bytes_in=sum(s.item.size for s in staged))  # fmt: skip
     return stow_response(results, api_version, study_in_path)
+
+
+def _log_failures(results: list[Outcome]) -> None:
+    """Why each instance failed, for the operator. Comments can quote the file's values, so only the part's
+    position, the reason code and the cause's type are logged: no UIDs, no patient data."""
+    for position, result in enumerate(results, 1):
+        if result.failure is not None:
+            cause = result.failure.__cause__
+            log.warning(
+                "store: part %d failed with reason %d (0x%04X), cause %s", position, result.failure.reason,
+                result.failure.reason, type(cause).__name__ if cause else "a rule of the standard",
+            )  # fmt: skip
 
 
 def _parts(request: Request) -> AsyncIterator[Part]:
@@ -134,6 +150,7 @@ async def _stage(
         failure = InstanceFailure(
             PROCESSING_FAILURE, f"The instance could not be written to storage: {type(error).__name__}."
         )
+        failure.__cause__ = error
         return Outcome(item.sop_class_uid, item.sop_uid, failure=failure)
     return Staged(item, version, entry)
 
@@ -181,6 +198,7 @@ async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[
             outcome.failure = InstanceFailure(
                 PROCESSING_FAILURE, f"The index could not be updated: {type(commit.error).__name__}."
             )
+            outcome.failure.__cause__ = commit.error
         removed = [done.version] if commit.error else [commit.replaced.version] if commit.replaced else []
         owned.append((done.entry, removed))
         outcomes[id(done)] = outcome
