@@ -1,4 +1,4 @@
-"""Running an operation: authorize, check the path, call it, turn failures into problems, log one line.
+"""Running an operation: authorize, check the path, call it, turn failures into problems, log and audit it.
 
 Every function of the app goes through run(); operations and the layers below never pick HTTP statuses.
 """
@@ -9,6 +9,7 @@ import contextvars
 import logging
 import re
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -18,7 +19,8 @@ from starlette.responses import Response, StreamingResponse
 
 from dicomweb_wire.uids import MAX_UID_LENGTH, clean_uid, is_valid_uid
 
-from .auth import authorize
+from . import audit
+from .auth import AuthSettings, authenticate, caller_of, check_role
 from .problems import DicomWebError, bad_request, is_outage, problem_of
 
 log = logging.getLogger("dicomweb")
@@ -73,26 +75,33 @@ def _request_id(request: Request) -> str:
 
 
 async def run(operation: Operation, request: Request, **arguments: Any) -> Response:
-    """Authorize and call an operation; turn errors into problem responses; log one line per request.
+    """Authorize and call an operation; turn errors into problem responses; log and audit every request.
 
-    The log line carries no PHI: no path (it holds UIDs), no query, no patient attributes.
+    The log line carries no PHI: no path (it holds UIDs), no query, no patient attributes. Every response says
+    `Cache-Control: no-store`: most carry patient data, and errors describe it.
     """
     started = time.perf_counter()
     request_id = _request_id(request)
+    event = audit.begin(request, operation.__name__, request_id, arguments)
     facts: dict[str, int] = {}
     _facts.set(facts)
+    caller = caller_of(None)
     try:
-        await authorize(request.headers.get("authorization"), operation.required_access)
+        settings = AuthSettings.from_environment()
+        claims = await authenticate(request.headers.get("authorization"), operation.required_access, settings)
+        caller = caller_of(claims)
+        check_role(claims, operation.required_access, settings)
         response = await operation(request, **_checked_path(arguments))
     except Exception as error:
         problem = problem_of(error)
         if problem is None:
-            log.exception("unhandled error in %s request_id=%s", operation.__name__, request_id)
+            log.error("unhandled error in %s request_id=%s: %s", operation.__name__, request_id, _where(error))
             problem = DicomWebError(500, f"Internal error; quote request id {request_id} to the operator.")
         elif is_outage(error):
-            log.warning("storage failing during %s request_id=%s", operation.__name__, request_id, exc_info=True)
+            log.warning("storage failing during %s request_id=%s: %s", operation.__name__, request_id, _where(error))
         response = problem.to_response()
     response.headers["X-Request-Id"] = request_id
+    response.headers["Cache-Control"] = "no-store"
     record = {
         "request_id": request_id,
         "operation": operation.__name__,
@@ -100,27 +109,35 @@ async def run(operation: Operation, request: Request, **arguments: Any) -> Respo
         "method": request.method,
         "status": response.status_code,
     }
+    done = {"record": record, "facts": facts, "started": started, "event": event, "caller": caller}
     if isinstance(response, StreamingResponse):
-        response.body_iterator = _logged_stream(response.body_iterator, record, facts, started)
+        response.body_iterator = _logged_stream(response.body_iterator, done)
     else:
-        _log(record, facts, started, len(response.body or b""))
+        _log(done, len(response.body or b""))
     return response
 
 
-async def _logged_stream(
-    chunks: AsyncIterator[Any], record: dict[str, Any], facts: dict[str, int], started: float
-) -> AsyncIterator[Any]:
-    """Streamed responses are logged when the last byte is sent, with what was really sent."""
+def _where(error: BaseException) -> str:
+    """An error's type and the code lines it passed through, without its message: messages can quote patient
+    data (a value that failed to parse, a storage key) and logs must not."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return type(error).__name__ + " at " + " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+                                                    for f in reversed(frames[-12:]))  # fmt: skip
+
+
+async def _logged_stream(chunks: AsyncIterator[Any], done: dict[str, Any]) -> AsyncIterator[Any]:
+    """Streamed responses are logged and audited when the last byte is sent, with what was really sent."""
     sent = 0
     try:
         async for chunk in chunks:
             sent += len(chunk)
             yield chunk
     finally:
-        _log(record, facts, started, sent)
+        _log(done, sent)
 
 
-def _log(record: dict[str, Any], facts: dict[str, int], started: float, bytes_out: int) -> None:
-    fields = {**record, "duration_ms": round((time.perf_counter() - started) * 1000, 1), "bytes_out": bytes_out,
-              **facts}  # fmt: skip
+def _log(done: dict[str, Any], bytes_out: int) -> None:
+    duration_ms = round((time.perf_counter() - done["started"]) * 1000, 1)
+    fields = {**done["record"], "duration_ms": duration_ms, "bytes_out": bytes_out, **done["facts"]}
     log.info(" ".join(f"{name}={value}" for name, value in fields.items()), extra={"dicomweb": fields})
+    audit.record(done["event"], done["caller"], done["record"]["status"], bytes_out, duration_ms)

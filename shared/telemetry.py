@@ -1,15 +1,100 @@
-"""OpenTelemetry to Application Insights, wired only when APPLICATIONINSIGHTS_CONNECTION_STRING is set."""
+"""Telemetry without patient data: OpenTelemetry to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING
+is set, the audit trail's destinations, and the guards that keep PHI out of spans and logs in every setup.
+
+Where PHI would leak without the guards: the Azure SDK's spans carry Table Storage URLs whose paths hold lookup keys
+(`dicomlookup(PartitionKey='PatientName|smith jane',...)`, birth dates in row keys); request spans and the web
+server's access log keep query strings (`?PatientName=...`); the Azure SDK's HTTP logging policy logs request URLs
+at INFO; exception messages can quote values. So every span is rewritten before it is exported (queries and entity
+keys cut from its name and every attribute, exception messages dropped), the Azure SDK logs only warnings, and the
+access log loses its query strings.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+from typing import Any
+
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.trace import Status
+
+from . import audit
 
 LOGGER = "dicomweb"
+REDACTED = "REDACTED"
+# Attributes whose every value is the query or a message: dropped whole.
+DROPPED_ATTRIBUTES = frozenset(
+    ("url.query", "db.statement", "db.query.text", "exception.message", "exception.stacktrace")
+)
+_QUERY = re.compile(r"\?\S*")
+_ENTITY_KEYS = re.compile(r"\((?:PartitionKey|RowKey)=\S*", re.IGNORECASE)
+QUIET_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy")
+
+
+def scrub(text: str) -> str:
+    """`text` without URL query strings or Table Storage entity keys: both can hold patient data."""
+    return _ENTITY_KEYS.sub(f"({REDACTED})", _QUERY.sub("", text))
+
+
+def _scrubbed(attributes: Any) -> dict[str, Any]:
+    clean = {}
+    for key, value in (attributes or {}).items():
+        if key in DROPPED_ATTRIBUTES or key.startswith("http.request.header."):
+            continue
+        if isinstance(value, str):
+            value = scrub(value)
+        elif isinstance(value, (tuple, list)):
+            value = tuple(scrub(item) if isinstance(item, str) else item for item in value)
+        clean[key] = value
+    return clean
+
+
+class PhiFreeSpans(SpanProcessor):
+    """Rewrites each span as it ends, before the exporters that come after it see it: name and attribute values
+    scrubbed, query and message attributes dropped, the status without its description (an exception message).
+
+    Attributes are rewritten at the end because the Azure SDK sets `url.full` only then. ReadableSpan has no
+    public setter, so its fields are replaced; tests/test_telemetry_privacy.py fails if the SDK stops honouring it.
+    """
+
+    def on_end(self, span: ReadableSpan) -> None:
+        span._name = scrub(span.name)
+        span._attributes = _scrubbed(span.attributes)
+        span._events = [Event(scrub(e.name), _scrubbed(e.attributes), e.timestamp) for e in span.events]
+        span._status = Status(span.status.status_code)
+
+
+class _NoQueryInAccessLog(logging.Filter):
+    """uvicorn's access log line ('client - "GET /path?query HTTP/1.1" status') without the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(scrub(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+def protect_logs() -> None:
+    """Keep URLs with keys and queries out of every log, whatever the destination (the Functions host forwards
+    the worker's root logger to Application Insights)."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoQueryInAccessLog) for f in access.filters):
+        access.addFilter(_NoQueryInAccessLog())
+
+
+def azure_monitor_options() -> dict[str, Any]:
+    """What configure_azure_monitor gets beyond the connection: the PHI guard before its exporter."""
+    return {"logger_name": LOGGER, "span_processors": [PhiFreeSpans()]}
 
 
 def configure_telemetry() -> bool:
-    """Send traces and the `dicomweb` logs to Azure Monitor; with local auth off, sign in as the app's identity."""
+    """Guard the logs; keep the audit trail where configured; send traces, the `dicomweb` logs and the audit
+    events to Azure Monitor when a connection string is set (with local auth off, as the app's identity)."""
+    protect_logs()
+    if os.environ.get("DICOM_AUDIT_LOG"):
+        audit.keep_in_file(os.environ["DICOM_AUDIT_LOG"])
     connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING")
     if not connection_string:
         return False
@@ -20,6 +105,11 @@ def configure_telemetry() -> bool:
         from azure.identity import ManagedIdentityCredential
 
         credential = ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID"))
-    configure_azure_monitor(connection_string=connection_string, credential=credential, logger_name=LOGGER)
-    logging.getLogger(LOGGER).setLevel(logging.INFO)
+    configure_azure_monitor(connection_string=connection_string, credential=credential, **azure_monitor_options())
+    operational = logging.getLogger(LOGGER)
+    operational.setLevel(logging.INFO)
+    exporters = [h for h in operational.handlers if type(h).__name__ == "LoggingHandler"]
+    for handler in exporters:  # the audit logger does not propagate: it gets the exporter itself
+        if handler not in audit.audit_log.handlers:
+            audit.audit_log.addHandler(handler)
     return True
