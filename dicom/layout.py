@@ -1,19 +1,23 @@
-"""Where the frames lie in a stored file, found at store time so a frame is read alone later.
+"""Where the elements and frames lie in a stored file, found at store time so a frame is read alone later.
 
-Uncompressed frames sit at fixed offsets; compressed frames are runs of fragments, told apart by the
-(Extended) Basic Offset Table or by each codestream's start marker.
+Every element's header is walked (values skipped) so a file cut short or with lengths that run past its
+end is refused before it is stored. Uncompressed frames sit at fixed offsets; compressed frames are runs
+of fragments, told apart by the (Extended) Basic Offset Table or by each codestream's start marker.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 from pydicom import Dataset
 from pydicom.uid import UID
 
-from .errors import Missing
+from dicomweb_wire.reasons import PROCESSING_FAILURE, VALIDATION_FAILURE
+
+from .codestream import HEAD_LENGTH, frame_dimensions
+from .errors import InstanceFailure, Missing
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,17 @@ class Fragment:
     starts_frame: bool  # begins with a codestream's start marker
 
 
+@dataclass
+class PixelData:
+    """The top-level Pixel Data element as walked: its value, or (encapsulated) its items."""
+
+    offset: int
+    length: int | None  # None: undefined length, i.e. encapsulated fragments
+    offsets: list[int] = field(default_factory=list)  # Basic Offset Table
+    fragments: list[Fragment] = field(default_factory=list)
+    fragment_count: int = 0
+
+
 JPEG_SOI = b"\xff\xd8"
 J2K_SOC_SIZ = b"\xff\x4f\xff\x51"
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
@@ -67,77 +82,246 @@ PIXEL_MODULE = {
     "bits_stored": "BitsStored", "pixel_representation": "PixelRepresentation",
     "photometric_interpretation": "PhotometricInterpretation", "planar_configuration": "PlanarConfiguration",
 }  # fmt: skip
-MAX_FRAGMENTS = 200_000
+MAX_FRAGMENTS = 200_000  # beyond this, frames are not mapped (the instance is served whole)
+MAX_ELEMENTS = 2_000_000  # element and item headers walked in one file: bounds the store's CPU
+MAX_DEPTH = 32  # nested sequences
+UNDEFINED = 0xFFFFFFFF
+ITEM, ITEM_END, SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
+PIXEL_DATA_TAG = (0x7FE0, 0x0010)
+VRS = frozenset(
+    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+)
+LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ UC UN UR UT SV UV".split())
+RESEND = "Send the whole file again; if the sender has it whole, its writer produced a broken file."
 
 
-def native_frame_layout(file: IO[bytes], dataset: Dataset, syntax: UID) -> FrameLayout | None:
-    """Read the Pixel Data element header where pydicom stopped; None for compressed or odd layouts."""
+def cut_short(what: str) -> InstanceFailure:
+    return InstanceFailure(PROCESSING_FAILURE, f"The file is cut short or broken: {what}. {RESEND}")
+
+
+class ElementWalk:
+    """Reads element and item headers only, checking each declared length against the bytes received."""
+
+    def __init__(self, file: IO[bytes], size: int, syntax: UID, dimensions: tuple[int, int] | None) -> None:
+        self.file, self.size, self.syntax, self.dimensions = file, size, syntax, dimensions
+        self.endian = ">" if syntax.is_transfer_syntax and not syntax.is_little_endian else "<"
+        self.implicit = syntax.is_transfer_syntax and syntax.is_implicit_VR
+        self.headers = 0
+        self.pixel_data: PixelData | None = None
+
+    def walk(self, start: int) -> PixelData | None:
+        """Walk the data set from `start` to the end of the file; the top-level Pixel Data, if any."""
+        self.file.seek(start)
+        self._data_set(self.size, 0, self.implicit)
+        return self.pixel_data
+
+    def _read_header(self, what: str) -> bytes:
+        """The next 8 header bytes; refused when the file ends inside them."""
+        position = self.file.tell()
+        header = self.file.read(8)
+        self.headers += 1
+        if self.headers > MAX_ELEMENTS:
+            raise InstanceFailure(PROCESSING_FAILURE, f"The file has more than {MAX_ELEMENTS:,} elements and items.")
+        if len(header) < 8:
+            raise cut_short(f"it ends at byte {position + len(header)}, {what}")
+        return header
+
+    def _item_header(self, what: str) -> tuple[tuple[int, int], int]:
+        group, element, length = struct.unpack(self.endian + "HHI", self._read_header(what))
+        return (group, element), length
+
+    def _skip(self, tag: str, length: int) -> None:
+        value = self.file.tell()
+        if value + length > self.size:
+            raise cut_short(f"{tag} declares {length} bytes at byte {value}, but only {self.size - value} remain")
+        self.file.seek(value + length)
+
+    def _data_set(self, end: int | None, depth: int, implicit: bool) -> None:
+        """Elements up to `end`, or (end None) up to an item delimiter."""
+        while end is None or self.file.tell() < end:
+            header = self._read_header("inside an element's header" if end else "inside an item, before its end")
+            group, element = struct.unpack(self.endian + "HH", header[:4])
+            tag, vr = f"element ({group:04X},{element:04X})", header[4:6]
+            if group == 0xFFFE or implicit or vr not in VRS:  # implicit VR, or an item or delimiter
+                (length,) = struct.unpack(self.endian + "I", header[4:8])
+                if (group, element) == ITEM_END and end is None:
+                    return
+            elif vr in LONG_VRS:
+                extra = self.file.read(4)
+                if len(extra) < 4:
+                    raise cut_short(f"it ends inside the header of {tag}")
+                (length,) = struct.unpack(self.endian + "I", extra)
+            else:
+                (length,) = struct.unpack(self.endian + "H", header[6:8])
+            if depth == 0 and (group, element) == PIXEL_DATA_TAG:
+                self._pixel_data(length)
+            elif length == UNDEFINED:
+                self._sequence(tag, depth + 1, implicit or vr == b"UN")
+            else:
+                self._skip(tag, length)
+
+    def _sequence(self, tag: str, depth: int, implicit: bool) -> None:
+        if depth > MAX_DEPTH:
+            raise InstanceFailure(PROCESSING_FAILURE, f"Sequences are nested more than {MAX_DEPTH} deep.")
+        while True:
+            item, length = self._item_header(f"inside the sequence {tag}, before its delimiter")
+            if item == SEQUENCE_END:
+                return
+            if item != ITEM:
+                raise cut_short(f"the sequence {tag} holds ({item[0]:04X},{item[1]:04X}) where an item should be")
+            if length == UNDEFINED:
+                self._data_set(None, depth, implicit)
+            else:
+                self._skip(f"an item of {tag}", length)
+
+    def _pixel_data(self, length: int) -> None:
+        self.pixel_data = PixelData(self.file.tell(), None if length == UNDEFINED else length)
+        if length != UNDEFINED:
+            self._skip("Pixel Data (7FE0,0010)", length)
+            return
+        first_item, padded = None, False
+        while True:
+            position = self.file.tell()
+            item, length = self._item_header("inside the encapsulated Pixel Data, before its sequence delimiter")
+            if item == SEQUENCE_END:
+                return
+            if item != ITEM and padded:  # pydicom pads an odd-length last fragment's value
+                self.file.seek(position + 1)
+                padded = False
+                continue
+            if item != ITEM or length == UNDEFINED:
+                found = f"({item[0]:04X},{item[1]:04X})"
+                raise cut_short(f"the encapsulated Pixel Data holds {found} where a fragment should be")
+            if first_item is None:
+                first_item = self.file.tell() + length
+                self._offset_table(length)
+                continue
+            self._fragment(position - first_item, length)
+            padded = length % 2 == 1
+
+    def _offset_table(self, length: int) -> None:
+        if length > 4 * MAX_FRAGMENTS or length % 4:
+            self._skip("the Basic Offset Table", length)
+            return
+        table = self.file.read(length)
+        if len(table) < length:
+            raise cut_short(f"the Basic Offset Table declares {length} bytes but the file ends")
+        self.pixel_data.offsets = list(struct.unpack(f"<{length // 4}I", table))  # type: ignore[union-attr]
+
+    def _fragment(self, relative: int, length: int) -> None:
+        pixel_data = self.pixel_data
+        assert pixel_data is not None
+        value = self.file.tell()
+        number = pixel_data.fragment_count = pixel_data.fragment_count + 1
+        head = self.file.read(min(length, len(JP2_SIGNATURE)))
+        starts = _starts_a_frame(head, self.syntax)
+        if starts and self.dimensions is not None:
+            head += self.file.read(min(length, HEAD_LENGTH) - len(head))
+            found = frame_dimensions(str(self.syntax), head)
+            if found is not None and found != self.dimensions:
+                raise InstanceFailure(
+                    VALIDATION_FAILURE,
+                    f"Fragment {number} of Pixel Data begins a codestream of {found[0]} rows x {found[1]} columns, "
+                    f"but Rows x Columns say {self.dimensions[0]} x {self.dimensions[1]}. Correct Rows (0028,0010) "
+                    "and Columns (0028,0011) or re-encode the frame.",
+                )
+        if number <= MAX_FRAGMENTS:
+            pixel_data.fragments.append(Fragment(relative, value, length, starts))
+        self.file.seek(value)
+        self._skip(f"fragment {number} of Pixel Data", length)
+
+
+def _attribute(dataset: Dataset, keyword: str, default: int | None = None) -> int | None:
+    try:
+        value = dataset.get(keyword)
+        return default if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def declared_dimensions(dataset: Dataset) -> tuple[int, int] | None:
+    rows, columns = _attribute(dataset, "Rows"), _attribute(dataset, "Columns")
+    return (rows, columns) if rows and columns else None
+
+
+def native_pixel_bits(dataset: Dataset) -> int | None:
+    """Rows x Columns x SamplesPerPixel x BitsAllocated x NumberOfFrames, None when not all are usable numbers."""
+    factors = [_attribute(dataset, "Rows"), _attribute(dataset, "Columns"), _attribute(dataset, "SamplesPerPixel", 1),
+               _attribute(dataset, "BitsAllocated"), _attribute(dataset, "NumberOfFrames", 1)]  # fmt: skip
+    bits = 1
+    for factor in factors:
+        if factor is None or factor < 1:
+            return None
+        bits *= factor
+    return bits
+
+
+def require_whole_pixel_data(dataset: Dataset, pixel_data: PixelData | None) -> None:
+    """Native Pixel Data holds exactly what the pixel attributes describe (plus the even-length padding byte);
+    encapsulated Pixel Data has a fragment for every frame; an image without Pixel Data was cut before it."""
+    if pixel_data is None:
+        if _other_pixel_data(dataset) or "PixelDataProviderURL" in dataset:
+            return
+        if declared_dimensions(dataset):
+            raise cut_short("Rows and Columns describe an image but the file ends before its Pixel Data (7FE0,0010)")
+        if "Image Storage" in UID(str(dataset.get("SOPClassUID", ""))).name:
+            raise cut_short("the SOP Class is an image's but the file ends before its Pixel Data (7FE0,0010)")
+        return
+    if pixel_data.length is None:
+        frames = _attribute(dataset, "NumberOfFrames", 1) or 1
+        if pixel_data.fragment_count < frames:
+            raise cut_short(
+                f"NumberOfFrames is {frames} but the encapsulated Pixel Data has {pixel_data.fragment_count} "
+                "fragment(s), and each frame needs at least one"
+            )
+        return
+    bits = native_pixel_bits(dataset)
+    if bits is None:
+        return
+    if str(dataset.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+        bits = bits // 3 * 2  # two chroma samples shared by each pair of pixels (PS3.3 C.7.6.3.1.2)
+    needed = (bits + 7) // 8
+    if needed <= pixel_data.length <= needed + needed % 2:
+        return
+    described = "Rows x Columns x SamplesPerPixel x BitsAllocated x NumberOfFrames"
+    raise InstanceFailure(
+        PROCESSING_FAILURE if pixel_data.length < needed else VALIDATION_FAILURE,
+        f"Pixel Data (7FE0,0010) holds {pixel_data.length} bytes but {described} describe {needed}. "
+        + (RESEND if pixel_data.length < needed else "Correct those attributes to describe the pixels sent."),
+    )
+
+
+def _other_pixel_data(dataset: Dataset) -> bool:
+    return "FloatPixelData" in dataset or "DoubleFloatPixelData" in dataset
+
+
+def native_frame_layout(pixel_data: PixelData | None, dataset: Dataset, syntax: UID) -> FrameLayout | None:
+    """Fixed-size frames of whole bytes; None for compressed, deflated or bit-packed multi-frame data."""
     if syntax.is_deflated or syntax.is_encapsulated or not syntax.is_transfer_syntax:
         return None
-    position = file.tell()
-    header = file.read(12)
-    if len(header) < 8:
+    if pixel_data is None or pixel_data.length is None:
         return None
-    endian = "<" if syntax.is_little_endian else ">"
-    group, element = struct.unpack(endian + "HH", header[:4])
-    if (group, element) != (0x7FE0, 0x0010):
+    bits, count = native_pixel_bits(dataset), _attribute(dataset, "NumberOfFrames", 1) or 1
+    if bits is None or ((bits // count) % 8 and count > 1):
         return None
-    if syntax.is_implicit_VR:
-        (length,) = struct.unpack(endian + "I", header[4:8])
-        value_offset = position + 8
-    elif header[4:6] in (b"OB", b"OW", b"UN", b"OD", b"OF", b"OL", b"OV", b"UT", b"SQ"):
-        (length,) = struct.unpack(endian + "I", header[8:12])
-        value_offset = position + 12
-    else:
-        (length,) = struct.unpack(endian + "H", header[6:8])
-        value_offset = position + 8
-    if length == 0xFFFFFFFF:
+    frame_length = (bits // count + 7) // 8
+    if frame_length * count > pixel_data.length:
         return None
-    try:
-        count = int(dataset.get("NumberOfFrames") or 1)
-        bits = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel") or 1)
-        bits *= int(dataset.BitsAllocated)
-    except (AttributeError, TypeError, ValueError):
-        return None
-    if count < 1 or bits <= 0 or (bits % 8 and count > 1):
-        return None
-    frame_length = (bits + 7) // 8
-    if frame_length * count > length:
-        return None
-    return FrameLayout(value_offset, frame_length, count)
+    return FrameLayout(pixel_data.offset, frame_length, count)
 
 
-def encapsulated_layout(file: IO[bytes], dataset: Dataset, syntax: UID) -> EncapsulatedLayout | None:
-    """Walk the fragment item headers (8 bytes each, values skipped) and map fragments to frames."""
-    if not syntax.is_encapsulated or syntax.is_deflated:
+def encapsulated_layout(pixel_data: PixelData | None, dataset: Dataset, syntax: UID) -> EncapsulatedLayout | None:
+    """Map the walked fragments to frames; None when they cannot be told apart (served by decoding it whole)."""
+    if not syntax.is_encapsulated or syntax.is_deflated or pixel_data is None or pixel_data.length is not None:
         return None
-    header = file.read(12)
-    if len(header) < 12 or header[:4] != b"\xe0\x7f\x10\x00" or header[8:12] != b"\xff\xff\xff\xff":
+    if pixel_data.fragment_count > MAX_FRAGMENTS:
         return None
-    item = file.read(8)
-    if len(item) < 8 or item[:4] != b"\xfe\xff\x00\xe0":
-        return None
-    (table_length,) = struct.unpack("<I", item[4:8])
-    table = file.read(table_length)
-    offsets = list(struct.unpack(f"<{table_length // 4}I", table)) if table_length else []
-    first_item = file.tell()
-    fragments: list[Fragment] = []
-    while len(fragments) < MAX_FRAGMENTS:
-        position = file.tell()
-        item = file.read(8)
-        if len(item) < 8 or item[:4] == b"\xfe\xff\xdd\xe0":
-            break
-        if item[:4] != b"\xfe\xff\x00\xe0":
-            return None
-        (length,) = struct.unpack("<I", item[4:8])
-        head = file.read(min(length, len(JP2_SIGNATURE)))
-        fragments.append(Fragment(position - first_item, position + 8, length, _starts_a_frame(head, syntax)))
-        file.seek(length - len(head), 1)
+    offsets = pixel_data.offsets
     extended = dataset.get("ExtendedOffsetTable")
     if extended and not offsets:
         offsets = list(struct.unpack(f"<{len(extended) // 8}Q", extended))
-    count = int(dataset.get("NumberOfFrames") or 1)
-    frames = frames_from_fragments(fragments, offsets, count)
+    count = _attribute(dataset, "NumberOfFrames", 1) or 1
+    frames = frames_from_fragments(pixel_data.fragments, offsets, count)
     if frames is None:
         return None
     return EncapsulatedLayout(frames, pixel_module(dataset))

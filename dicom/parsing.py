@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO
 
 import pydicom
-from pydicom.uid import UID
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.filereader import read_dataset
+from pydicom.tag import BaseTag
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from dicomweb_wire.multipart import new_spool
 from dicomweb_wire.reasons import PROCESSING_FAILURE, SOP_CLASS_MISMATCH, VALIDATION_FAILURE
 from dicomweb_wire.uids import clean_uid
 
 from .dicom_json import BULK_DATA_TOKEN, dataset_to_json
 from .errors import InstanceFailure
-from .layout import EncapsulatedLayout, FrameLayout, encapsulated_layout, native_frame_layout
+from .layout import (
+    LONG_VRS,
+    VRS,
+    ElementWalk,
+    EncapsulatedLayout,
+    FrameLayout,
+    cut_short,
+    declared_dimensions,
+    encapsulated_layout,
+    native_frame_layout,
+    require_whole_pixel_data,
+)
 from .validation import invalid_searchable_values, require_patient_id, required_uids
-from .values import DicomJson
+from .values import DicomJson, whole_number
 
 PREAMBLE_LENGTH = 128
 PIXEL_DATA = "7FE00010"
+# A deflated data set is inflated in steps to a spool (memory up to a limit, then disk), never whole in memory;
+# this caps what one file may inflate to (disk and CPU), whatever its compressed size.
+DEFAULT_MAX_INFLATED_BYTES = 256 * 1024 * 1024
+INFLATE_STEP = 1024 * 1024
 
 
 @dataclass
@@ -67,16 +91,30 @@ def parse_instance(file: IO[bytes], size: int) -> ParsedInstance:
 
 
 def _parse(file: IO[bytes], size: int) -> ParsedInstance:
+    meta_end, declared = file_meta_end(file)
+    if declared == DeflatedExplicitVRLittleEndian:
+        with inflated(file, meta_end, max_inflated_bytes()) as body:
+            body_size = body.seek(0, 2)
+            dataset = _read_inflated(file, meta_end, body)
+            return _parsed(dataset, body, body_size, 0, size)
+    file.seek(0)
     dataset = pydicom.dcmread(file, stop_before_pixels=True, defer_size=4096)
+    return _parsed(dataset, file, size, meta_end, size)
+
+
+def _parsed(dataset: FileDataset, body: IO[bytes], body_size: int, start: int, size: int) -> ParsedInstance:
+    """What the archive keeps of a header, once every element the file declares is known to be whole.
+
+    `body` holds the data set from `start` (the file itself, or a deflated file's inflated data set)."""
     meta = getattr(dataset, "file_meta", None)
     transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not transfer_syntax:
         raise InstanceFailure(VALIDATION_FAILURE, "The file meta information has no TransferSyntaxUID (0002,0010).")
     syntax = UID(transfer_syntax)
-    pixel_data_at = file.tell()
-    frames = native_frame_layout(file, dataset, syntax)
-    file.seek(pixel_data_at)
-    encapsulated = encapsulated_layout(file, dataset, syntax)
+    pixel_data = ElementWalk(body, body_size, syntax, declared_dimensions(dataset)).walk(start)
+    require_whole_pixel_data(dataset, pixel_data)
+    frames = native_frame_layout(pixel_data, dataset, syntax)
+    encapsulated = encapsulated_layout(pixel_data, dataset, syntax)
     uids = required_uids(dataset)
     require_patient_id(dataset)
     # A deflated file's positions are those of the inflated stream, so no ranged reads into it.
@@ -107,3 +145,78 @@ def _parse(file: IO[bytes], size: int) -> ParsedInstance:
             f"The file meta's MediaStorageSOPClassUID {meta_class} does not match SOPClassUID {parsed.sop_class_uid}."
         )
     return parsed
+
+
+def max_inflated_bytes() -> int:
+    """DICOM_MAX_INFLATED_BYTES, else the default (also for a value that is not a positive whole number)."""
+    configured = whole_number(os.environ.get("DICOM_MAX_INFLATED_BYTES", "").strip(), max_digits=15)
+    return configured or DEFAULT_MAX_INFLATED_BYTES
+
+
+def file_meta_end(file: IO[bytes]) -> tuple[int, str]:
+    """Where the file meta group (always explicit VR little endian) ends, and its TransferSyntaxUID."""
+    file.seek(PREAMBLE_LENGTH + 4)
+    syntax = ""
+    while True:
+        position = file.tell()
+        header = file.read(8)
+        if len(header) < 8 or header[:2] != b"\x02\x00":
+            return position, syntax
+        element, vr = struct.unpack("<H", header[2:4])[0], header[4:6]
+        if vr not in VRS:
+            (length,) = struct.unpack("<I", header[4:8])
+        elif vr in LONG_VRS:
+            (length,) = struct.unpack("<I", file.read(4).rjust(4, b"\0"))
+        else:
+            (length,) = struct.unpack("<H", header[6:8])
+        if element == 0x0010 and length <= 128:
+            syntax = file.read(length).rstrip(b"\0 ").decode("ascii", "replace")
+        else:
+            file.seek(file.tell() + length)
+
+
+@contextmanager
+def inflated(file: IO[bytes], start: int, limit: int) -> Iterator[IO[bytes]]:
+    """The data set deflated from `start`, inflated in bounded steps into a spool; refused past `limit` bytes."""
+    file.seek(start)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    body = new_spool()
+    total = 0
+    try:
+        while not inflater.eof:
+            compressed = inflater.unconsumed_tail or file.read(INFLATE_STEP)
+            data = inflater.decompress(compressed, INFLATE_STEP)
+            if not compressed and not data:
+                raise cut_short(f"the deflated data set ends after {total} inflated bytes, before its deflate stream")
+            total += len(data)
+            if total > limit:
+                raise InstanceFailure(
+                    PROCESSING_FAILURE,
+                    f"The deflated data set inflates to more than {limit:,} bytes, the most this service accepts "
+                    "(DICOM_MAX_INFLATED_BYTES). Send it in Explicit VR Little Endian, or with compressed pixel data.",
+                )
+            body.write(data)
+        yield body
+    except zlib.error as error:
+        message = f"The deflated data set is not valid deflate data ({error})."
+        raise InstanceFailure(PROCESSING_FAILURE, message) from None
+    finally:
+        body.close()
+
+
+def _before(last: int) -> Callable[[BaseTag, str | None, int], bool]:
+    """pydicom's stop condition: stop at the first tag after `last`."""
+
+    def stop_when(tag: BaseTag, vr: str | None, length: int) -> bool:
+        return tag > last
+
+    return stop_when
+
+
+def _read_inflated(file: IO[bytes], meta_end: int, body: IO[bytes]) -> FileDataset:
+    """The header of an inflated data set, as pydicom's dcmread would read it (values over 4 KiB deferred)."""
+    file.seek(PREAMBLE_LENGTH + 4)
+    meta = FileMetaDataset(read_dataset(file, False, True, stop_when=_before(0x0002FFFF), defer_size=4096))
+    body.seek(0)
+    header = read_dataset(body, False, True, stop_when=_before(0x7FE00007), defer_size=4096)
+    return FileDataset(body, header, bytes(PREAMBLE_LENGTH), meta, False, True)
