@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 
 import httpx
+import jwt
 import pytest
 from pydicom.uid import generate_uid
 
+from shared.auth import TenantKeys
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.entra import (
@@ -157,6 +159,93 @@ def test_a_new_signing_key_is_fetched_when_a_token_names_it(
     fetches = jwks.requests
     assert search_status(client, api, rolled.token([READER])).status_code == 204
     assert jwks.requests == fetches + 1
+
+
+def test_a_key_removed_from_the_key_set_is_refused_once_the_set_is_fetched_again(
+    client: httpx.Client, api: str, jwks: Jwks
+) -> None:
+    retiring = SigningKey()
+    jwks.keys.append(retiring)
+    assert search_status(client, api, retiring.token([READER])).status_code == 204  # trusted and cached
+    jwks.keys.remove(retiring)  # the tenant withdraws the key (compromised, or retired)
+    rolled = SigningKey()
+    jwks.keys.append(rolled)  # a token naming a new key makes the service fetch the set again
+    assert search_status(client, api, rolled.token([READER])).status_code == 204
+    assert search_status(client, api, retiring.token([READER])).status_code == 401
+
+
+class Clock:
+    """Time for TenantKeys, moved by the test instead of waited for (the key set itself is fetched over HTTP
+    from the loopback stand-in for Entra ID, as in the service)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_removed_key_stops_being_trusted_when_the_key_set_outlives_its_lifespan(jwks: Jwks) -> None:
+    retiring, clock = SigningKey(), Clock()
+    jwks.keys.append(retiring)
+    keys = TenantKeys(jwks.url, lifespan=300, cooldown=30, clock=clock)
+    assert keys.key(retiring.kid).key_id == retiring.kid
+    jwks.keys.remove(retiring)
+    clock.now += 300
+    with pytest.raises(jwt.PyJWKClientError):
+        keys.key(retiring.kid)
+
+
+def test_the_key_set_is_not_fetched_again_within_its_lifespan(jwks: Jwks, signing_key: SigningKey) -> None:
+    clock = Clock()
+    keys = TenantKeys(jwks.url, lifespan=300, cooldown=30, clock=clock)
+    fetches = jwks.requests
+    for _ in range(50):
+        keys.key(signing_key.kid)
+        clock.now += 5
+    assert jwks.requests == fetches + 1
+
+
+def test_a_flood_of_unknown_key_ids_fetches_the_key_set_at_most_once_per_cooldown(
+    jwks: Jwks, signing_key: SigningKey
+) -> None:
+    clock = Clock()
+    keys = TenantKeys(jwks.url, lifespan=300, cooldown=30, clock=clock)
+    keys.key(signing_key.kid)
+    fetches = jwks.requests
+    for second in range(90):  # 9,000 forged key ids in 90 s: fetches at 30 s and 60 s only
+        for attempt in range(100):
+            with pytest.raises(jwt.PyJWKClientError):
+                keys.key(f"forged-{second}-{attempt}")
+        clock.now += 1
+    assert jwks.requests - fetches == 2
+
+
+def unreachable(tenant: Jwks) -> None:
+    """The tenant's key endpoint goes down: connections are refused from now on."""
+    tenant.server.shutdown()
+    tenant.server.server_close()
+
+
+def test_known_keys_stay_trusted_while_the_tenant_is_briefly_unreachable(signing_key: SigningKey) -> None:
+    clock, tenant = Clock(), Jwks(signing_key)
+    keys = TenantKeys(tenant.url, lifespan=300, cooldown=30, grace=3600, clock=clock)
+    keys.key(signing_key.kid)
+    unreachable(tenant)
+    clock.now += 300 + 1800
+    assert keys.key(signing_key.kid).key_id == signing_key.kid
+
+
+def test_no_key_is_trusted_once_the_tenant_has_been_unreachable_past_the_grace_period(
+    signing_key: SigningKey,
+) -> None:
+    clock, tenant = Clock(), Jwks(signing_key)
+    keys = TenantKeys(tenant.url, lifespan=300, cooldown=30, grace=3600, clock=clock)
+    keys.key(signing_key.kid)
+    unreachable(tenant)
+    clock.now += 300 + 3600
+    with pytest.raises(jwt.PyJWKClientConnectionError):  # the service answers 503 with Retry-After
+        keys.key(signing_key.kid)
 
 
 def test_a_malformed_authorization_header_answers_401(client: httpx.Client, api: str) -> None:
