@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dicom.attributes import Level, stored_tags
+from dicom.attributes import BY_KEYWORD, Level, stored_tags
 from dicom.parsing import ParsedInstance
 from dicom.values import DicomJson, is_empty, subset
 
 from .clients import Storage
 from .journal import Entry, Item, add_items
-from .lookup import Key, changed_pointers, listing_key, write_pointers
-from .reads import read_rows_for_commit
+from .lookup import Key, changed_pointers, listing_key, with_values, write_pointers
+from .reads import read_instance, read_rows_for_commit
 from .rows import InstanceRecord, SeriesRow, StudyPartition, StudyRow, now_stamp
 from .transactions import Conflict, StudyBusy, create_or_replace, fitting_groups, retry_on_conflict, submit
 
@@ -29,6 +29,16 @@ class AlreadyStored(Exception):
 
 class StoredConcurrently(AlreadyStored):
     """POST of an instance another request stored while this one was committing it (45071)."""
+
+
+class StoredElsewhere(Exception):
+    """A SOP Instance UID the archive already holds in another study or series: a SOP Instance UID names one
+    instance worldwide (PS3.5 9.1), so a second copy under other parents would be two truths about one image."""
+
+    def __init__(self, study: str, series: str) -> None:
+        super().__init__(study, series)
+        self.study = study
+        self.series = series
 
 
 class CommitDeadlinePassed(Exception):
@@ -43,6 +53,7 @@ class Commit:
     entry: Entry  # its journal entry; the version committed is the entry's first item
     replaced: InstanceRecord | None = None
     error: Exception | None = None
+    differing_patient: list[str] = field(default_factory=list)  # keywords that disagree with the study's
 
     @property
     def key(self) -> tuple[str, str]:
@@ -80,8 +91,22 @@ def _groups(commits: list[Commit]) -> Iterator[list[Commit]]:
         pending = rest
 
 
+async def _stored_elsewhere(storage: Storage, study: str, group: list[Commit]) -> None:
+    """Fail the commits whose SOP Instance UID is stored under another study or series (found through its
+    lookup pointers, each confirmed by reading the instance row it points at)."""
+    by_sop = {commit.item.sop_uid: commit for commit in group}
+    pointers = await with_values(storage, BY_KEYWORD["SOPInstanceUID"], list(by_sop))
+    others = sorted({p.target for p in pointers if len(p.target) == 3 and p.target[2] in by_sop
+                     and p.target[:2] != (study, by_sop[p.target[2]].item.series_uid)})  # fmt: skip
+    found = await asyncio.gather(*(read_instance(storage, *target) for target in others))
+    for (other_study, other_series, sop), record in zip(others, found, strict=True):
+        if record is not None:
+            by_sop[sop].error = StoredElsewhere(other_study, other_series)
+
+
 async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> None:
     study = group[0].item.study_uid
+    await _stored_elsewhere(storage, study, group)
     absent_at_first_read: set[tuple[str, str]] | None = None
 
     async def attempt(_: int) -> None:
@@ -127,6 +152,20 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> 
             commit.error = commit.error or busy
 
 
+PATIENT_ATTRIBUTES = ("PatientID", "PatientName", "PatientBirthDate")
+
+
+def _differing_patient(study_attrs: DicomJson, metadata: DicomJson) -> list[str]:
+    """The patient attributes an instance gives other non-empty values than its study has."""
+    differing = []
+    for keyword in PATIENT_ATTRIBUTES:
+        tag = BY_KEYWORD[keyword].tag
+        old, new = study_attrs.get(tag), metadata.get(tag)
+        if old and new and not is_empty(old) and not is_empty(new) and old.get("Value") != new.get("Value"):
+            differing.append(keyword)
+    return differing
+
+
 def _record(commit: Commit, updated: str) -> InstanceRecord:
     item = commit.item
     return InstanceRecord(
@@ -148,6 +187,7 @@ def _group_changes(study: str, live: list[Commit], partition: StudyPartition) ->
     old_study_attrs = old_study.attrs if old_study else {}
     study_attrs = old_study_attrs
     for commit in live:
+        commit.differing_patient = _differing_patient(study_attrs, commit.item.metadata)
         study_attrs = merge_attrs(study_attrs, subset(commit.item.metadata, stored_tags(Level.STUDY)))
     created = old_study.created if old_study else updated
     pointers = changed_pointers(Level.STUDY, (study,), old_study_attrs, study_attrs)

@@ -12,6 +12,8 @@ STORED_CONCURRENTLY = 45071  # POST: another request stored the same instance me
 # Warning reasons (00081196 in a stored SOP's item).
 VALIDATION_WARNING = 1  # v2: invalid searchable values were left out of index and metadata
 SOP_CLASS_MISMATCH = 45063
+# This service's own: the instance's patient attributes differ from its study's (0xB00A, in the Bxxx warnings).
+PATIENT_MISMATCH = 45066
 
 FAILURES = {
     PROCESSING_FAILURE: "processing failure",

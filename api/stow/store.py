@@ -14,14 +14,14 @@ from starlette.responses import Response
 
 from archive.blobs import new_version
 from archive.clients import Storage, get_storage
-from archive.commit import AlreadyStored, Commit, StoredConcurrently, commit_instances
+from archive.commit import AlreadyStored, Commit, StoredConcurrently, StoredElsewhere, commit_instances
 from archive.instance_files import write_version
 from archive.journal import STORE, Entry, Item, close_entries, new_request_id, open_entry
 from dicom.errors import ArchiveError, InstanceFailure
 from dicom.parsing import ParsedInstance, parse_instance
 from dicomweb_wire.mediatypes import parse_media_type
 from dicomweb_wire.multipart import Part
-from dicomweb_wire.reasons import ALREADY_EXISTS, PROCESSING_FAILURE, STORED_CONCURRENTLY
+from dicomweb_wire.reasons import ALREADY_EXISTS, PATIENT_MISMATCH, PROCESSING_FAILURE, STORED_CONCURRENTLY
 from shared.auth import Access, requires
 from shared.multipart import request_parts, spool_body
 from shared.negotiation import DICOM, require_json_accept
@@ -191,6 +191,11 @@ async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[
         if isinstance(commit.error, StoredConcurrently):
             outcome.failure = InstanceFailure(STORED_CONCURRENTLY, "Another request stored the same instance while "
                                               "this one was storing it; use PUT to replace it.")  # fmt: skip
+        elif isinstance(commit.error, StoredElsewhere):
+            outcome.failure = InstanceFailure(ALREADY_EXISTS, f"SOP Instance UID {item.sop_uid} is already stored in "
+                f"study {commit.error.study}, series {commit.error.series}. A SOP Instance UID names one instance, so "
+                "it cannot be stored under other parents; give the new instance its own UID, or delete the stored "
+                "one first if it was filed under the wrong study.")  # fmt: skip
         elif isinstance(commit.error, AlreadyStored):
             outcome.failure = InstanceFailure(ALREADY_EXISTS, "An instance with the same Study, Series and SOP "
                                               "Instance UIDs is already stored; use PUT to replace it.")  # fmt: skip
@@ -199,6 +204,12 @@ async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[
                 PROCESSING_FAILURE, f"The index could not be updated: {type(commit.error).__name__}."
             )
             outcome.failure.__cause__ = commit.error
+        if commit.error is None and commit.differing_patient:
+            outcome.warnings.append(PATIENT_MISMATCH)
+            outcome.comments.append(
+                f"{', '.join(commit.differing_patient)} of this instance differ from its study's as already stored: "
+                "check that it was sent to the right study. It was stored as sent; searches show the newest values."
+            )
         removed = [done.version] if commit.error else [commit.replaced.version] if commit.replaced else []
         owned.append((done.entry, removed))
         outcomes[id(done)] = outcome
