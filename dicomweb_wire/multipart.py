@@ -15,6 +15,8 @@ from python_multipart.multipart import MultipartParser
 # A part larger than this goes to a temporary file instead of memory.
 SPOOL_MEMORY_LIMIT = 8 * 1024 * 1024
 MAX_BOUNDARY_SNIFF = 1024
+# RFC 2046 allows 70 characters; longer ones are accepted as far as the parser can take them.
+MAX_BOUNDARY_LENGTH = 256
 
 
 class MalformedMultipart(ValueError):
@@ -114,6 +116,11 @@ async def read_parts(chunks: AsyncIterator[bytes], boundary: str | None) -> Asyn
     if not boundary:
         boundary, first = await _sniff_boundary(chunks)
         chunks = _prepend(first, chunks)
+    if len(boundary) > MAX_BOUNDARY_LENGTH:
+        raise MalformedMultipart(
+            f"The multipart boundary is {len(boundary)} characters long; use at most 70 (RFC 2046), "
+            f"this service accepts up to {MAX_BOUNDARY_LENGTH}."
+        )
     collector = _Collector()
     parser = MultipartParser(boundary.encode("latin-1"), collector.callbacks())
     try:

@@ -50,6 +50,10 @@ def not_acceptable(detail: str) -> DicomWebError:
     return DicomWebError(406, detail)
 
 
+def too_large(detail: str) -> DicomWebError:
+    return DicomWebError(413, detail)
+
+
 def unsupported_media_type(detail: str) -> DicomWebError:
     return DicomWebError(415, detail)
 

@@ -14,3 +14,18 @@ def public_base_url() -> str:
     if env.get("WEBSITE_HOSTNAME"):  # set by the Azure Functions platform
         return f"https://{env['WEBSITE_HOSTNAME']}"
     return f"http://127.0.0.1:{env.get('PORT', '7071')}"
+
+
+# A 2 GiB file (the largest the README promises) plus room for multipart heads; the Bicep gives the
+# Functions host (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT) the same figure.
+DEFAULT_MAX_REQUEST_BYTES = 2 * 1024**3 + 64 * 1024**2
+# A CT or MR series in one request rarely has more than a few thousand instances.
+DEFAULT_MAX_PARTS = 10_000
+
+
+def max_request_bytes() -> int:
+    return int(os.environ.get("DICOM_MAX_REQUEST_BYTES") or DEFAULT_MAX_REQUEST_BYTES)
+
+
+def max_parts() -> int:
+    return int(os.environ.get("DICOM_MAX_PARTS") or DEFAULT_MAX_PARTS)
