@@ -34,7 +34,8 @@ MAX_FORWARDED = 10  # addresses of X-Forwarded-For kept; the rest of a long (for
 def begin(request: Request, operation: str, request_id: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """The event's facts known when the request arrives: when, what, from where (who and outcome come later)."""
     level = arguments.get("level")
-    forwarded = _addresses(request.headers.get("x-forwarded-for", ""))
+    entries = request.headers.get("x-forwarded-for", "").split(",")[-MAX_FORWARDED:]
+    forwarded = [address for address in map(_address, entries) if address]
     peer = request.client.host if request.client else ""
     return {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -46,9 +47,8 @@ def begin(request: Request, operation: str, request_id: str, arguments: dict[str
         **{field: _uid(arguments.get(name)) for name, field in PATH_UIDS.items()},
         # The right-most forwarded address is the one the platform's front end saw; those left of it are
         # whatever the caller claimed. Without a proxy in front, the peer is the caller.
-        "client_ip": forwarded[-1] if forwarded else peer,
+        "client_ip": _address(entries[-1]) or peer,
         "forwarded_for": ", ".join(forwarded),
-        "peer_ip": peer,
     }
 
 
@@ -77,17 +77,14 @@ def _uid(value: object) -> str:
     return clean_uid(str(value)) if is_valid_uid(str(value)) else "(not a UID)"
 
 
-def _addresses(header: str) -> list[str]:
-    """The IP addresses of an X-Forwarded-For header (App Service adds ':port'); anything else is skipped."""
-    addresses = []
-    for item in header.split(",")[-MAX_FORWARDED:]:
-        text = item.strip()
-        if text.startswith("["):  # [IPv6]:port
-            text = text[1:].partition("]")[0]
-        elif text.count(":") == 1:  # IPv4:port
-            text = text.partition(":")[0]
-        try:
-            addresses.append(str(ipaddress.ip_address(text)))
-        except ValueError:
-            continue
-    return addresses
+def _address(entry: str) -> str:
+    """The IP address of one X-Forwarded-For entry (App Service adds ':port'); '' for anything else."""
+    text = entry.strip()
+    if text.startswith("["):  # [IPv6]:port
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # IPv4:port
+        text = text.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""

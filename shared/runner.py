@@ -126,14 +126,24 @@ def _where(error: BaseException) -> str:
 
 
 async def _logged_stream(chunks: AsyncIterator[Any], done: dict[str, Any]) -> AsyncIterator[Any]:
-    """Streamed responses are logged and audited when the last byte is sent, with what was really sent."""
-    sent = 0
+    """Streamed responses are logged and audited with what was really sent, just before their last chunk goes
+    out (one chunk ahead), so the audit event exists by the time a client has the whole response."""
+    sent, logged = 0, False
     try:
-        async for chunk in chunks:
-            sent += len(chunk)
-            yield chunk
+        current = None
+        async for following in chunks:
+            if current is not None:
+                sent += len(current)
+                yield current
+            current = following
+        if current is not None:
+            sent += len(current)
+            _log(done, sent)
+            logged = True
+            yield current
     finally:
-        _log(done, sent)
+        if not logged:
+            _log(done, sent)
 
 
 def _log(done: dict[str, Any], bytes_out: int) -> None:
