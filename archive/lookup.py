@@ -44,6 +44,7 @@ SEPARATOR = "!"
 AFTER_SEPARATOR = '"'  # sorts right after SEPARATOR: the end of a value's keys
 AFTER_ESCAPED = "{"  # sorts after every character key_escape() emits: the end of a prefix's keys
 MAX_KEY_VALUE = 200
+READ_CONCURRENCY = 16
 
 Target = tuple[str, ...]
 Key = tuple[str, str]  # (PartitionKey, RowKey)
@@ -137,8 +138,15 @@ async def _read(storage: Storage, partition: str, lower: str | None = None, uppe
 
 
 async def with_values(storage: Storage, attribute: Attribute, values: list[str]) -> list[Pointer]:
-    """Targets whose value equals one of `values` (as the attribute's VR compares them)."""
-    found = await asyncio.gather(*(_read(storage, _exact_partition(attribute, value)) for value in values))
+    """Targets whose value equals one of `values` (as the attribute's VR compares them), at most
+    READ_CONCURRENCY partitions read at once."""
+    semaphore = asyncio.Semaphore(READ_CONCURRENCY)
+
+    async def one(partition: str) -> list[Pointer]:
+        async with semaphore:
+            return await _read(storage, partition)
+
+    found = await asyncio.gather(*(one(p) for p in dict.fromkeys(_exact_partition(attribute, v) for v in values)))
     return [pointer for pointers in found for pointer in pointers]
 
 

@@ -135,3 +135,51 @@ def test_a_bounded_date_drives_rather_than_a_modality_every_study_shares(
     response = client.get(f"{base_url}/studies", params={"ModalitiesInStudy": "CT", "StudyDate": archive["StudyDate"]})
     assert response.status_code == 204, "the targets are not CT"
     assert int(response.headers["X-Table-Entities-Read"]) <= 2 * TARGETS, "not one pointer per CT study"
+
+
+@pytest.mark.parametrize(("path", "limit", "per_result"), [("instances", 1, 4), ("series", 5, 4)])
+def test_an_unfiltered_series_or_instance_search_reads_the_newest_studies_not_the_archive(
+    client: httpx.Client, base_url: str, archive: dict, path: str, limit: int, per_result: int
+) -> None:
+    # Before, `/instances?limit=1` read every study partition (4,183 entities in a 3,600-instance archive).
+    matches, read = entities_read(client, f"{base_url}/{path}", limit=str(limit))
+    assert matches == limit
+    assert read <= per_result * limit, f"{read} entities read for {matches} results"
+
+
+def test_unfiltered_instance_pages_neither_repeat_nor_skip_results(client: httpx.Client, base_url: str) -> None:
+    pages = [client.get(f"{base_url}/instances", params={"limit": "7", "offset": str(o)}).json() for o in (0, 7, 14)]
+    whole = client.get(f"{base_url}/instances", params={"limit": "21"}).json()
+    assert [r["00080018"]["Value"] for page in pages for r in page] == [r["00080018"]["Value"] for r in whole]
+
+
+def test_a_uid_repeated_thousands_of_times_is_read_once(client: httpx.Client, base_url: str, archive: dict) -> None:
+    study = f"1.2.3.{secrets.randbelow(10**9)}"  # short, so 2,000 copies fit in a query value
+    store(client, f"{base_url}/studies", [make_instance(study)])
+    for path, keyword in (("studies", "StudyInstanceUID"), ("instances", "StudyInstanceUID")):
+        response = client.get(f"{base_url}/{path}", params={keyword: ",".join([study] * 2_000)})
+        assert response.status_code == 200 and len(response.json()) == 1
+        assert int(response.headers["X-Table-Entities-Read"]) <= 3
+
+
+def test_a_sop_uid_list_reads_each_pointer_partition_once(client: httpx.Client, base_url: str, archive: dict) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    store(client, f"{base_url}/studies", [make_instance(study, series, sop)])
+    matches, read = entities_read(client, f"{base_url}/instances", SOPInstanceUID=",".join([sop] * 500))
+    assert matches == 1
+    assert read <= 4
+
+
+def test_more_distinct_uids_than_allowed_is_a_400_saying_the_limit(client: httpx.Client, base_url: str) -> None:
+    response = client.get(f"{base_url}/studies", params={"StudyInstanceUID": ",".join(f"1.2.{n}" for n in range(501))})
+    assert response.status_code == 400
+    assert "at most 500" in response.json()["detail"]
+
+
+def test_an_offset_past_the_maximum_is_a_400_not_a_walk_through_the_archive(
+    client: httpx.Client, base_url: str
+) -> None:
+    assert client.get(f"{base_url}/studies", params={"offset": "10000"}).status_code in (200, 204)
+    response = client.get(f"{base_url}/studies", params={"offset": "999999999"})
+    assert response.status_code == 400
+    assert "narrow the search" in response.json()["detail"]

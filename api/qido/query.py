@@ -12,6 +12,10 @@ from dicom.values import whole_number
 from dicomweb_wire.uids import is_valid_uid
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 200
+# Paging deeper than this reads that many results first: narrow the search instead.
+MAX_OFFSET = 10_000
+# Each UID of a list is one read; a viewer asks for a handful, a sync job for a page.
+MAX_UIDS = 500
 LIST_ATTRIBUTES = {"ModalitiesInStudy"}
 NUMBER_VRS = {"IS", "US", "SL", "SS", "UL"}
 
@@ -64,7 +68,7 @@ def parse_query(raw: str, level: Level) -> Query:
         elif control == "limit":
             limit = _integer(key, value, 1, MAX_LIMIT)
         elif control == "offset":
-            offset = _integer(key, value, 0, None)
+            offset = _integer(key, value, 0, MAX_OFFSET)
         elif control == "fuzzymatching":
             if value.lower() not in ("true", "false"):
                 raise Invalid("fuzzymatching must be true or false.")
@@ -84,13 +88,13 @@ def parse_query(raw: str, level: Level) -> Query:
     return Query(level, conditions, include, include_all, limit, offset)
 
 
-def _integer(name: str, value: str, low: int, high: int | None) -> int:
+def _integer(name: str, value: str, low: int, high: int) -> int:
     """ASCII digits only: str.isdigit() also accepts '²' and str.strip() removes control characters,
     both of which int() then refuses (atheris found `offset=%1C2` answering 500)."""
     number = whole_number(value.strip(" "))
-    if number is None or number < low or (high is not None and number > high):
-        bounds = f"{low} to {high}" if high is not None else f"{low} or more"
-        raise Invalid(f"{name} must be a whole number from {bounds}; got '{value[:20]}'.")
+    if number is None or number < low or number > high:
+        hint = " (to page further, narrow the search, e.g. by StudyDate)" if name.lower() == "offset" else ""
+        raise Invalid(f"{name} must be a whole number from {low} to {high}{hint}; got '{value[:20]}'.")
     return number
 
 
@@ -108,10 +112,12 @@ def _searchable(name: str, level: Level) -> str:
 
 def _condition(attribute: Attribute, value: str, fuzzy: bool) -> Condition:
     if attribute.vr == "UI":
-        uids = [v.strip() for v in value.split(",") if v.strip()]
+        uids = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))  # each once, in order
         bad = [u for u in uids if not is_valid_uid(u)]
         if bad or not uids:
             raise Invalid(f"{attribute.keyword} '{value[:80]}' is not a valid UID or comma-separated list of UIDs.")
+        if len(uids) > MAX_UIDS:
+            raise Invalid(f"{attribute.keyword} lists {len(uids)} UIDs; at most {MAX_UIDS} per search. Split it.")
         return Condition(attribute, values=uids)
     if is_range_vr(attribute.vr):
         return _range_condition(attribute, value)

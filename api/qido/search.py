@@ -39,9 +39,10 @@ async def search(
     scope: Target = tuple(uid for uid in (study, series) if uid is not None)
     counter = start_counting()
     storage = await get_storage()
-    rows, stale = await _matching_rows(storage, query, scope)
-    rows.sort(key=lambda row: row.key)
-    rows.sort(key=lambda row: row.updated, reverse=True)  # newest first; ties in UID order (stable sort)
+    rows, stale, in_order = await _matching_rows(storage, query, scope)
+    if not in_order:
+        rows.sort(key=lambda row: row.key)
+        rows.sort(key=lambda row: row.updated, reverse=True)  # newest first; ties in UID order (stable sort)
     page = rows[query.offset : query.offset + query.limit]
     if stale:
         await lookup.drop_stale(storage, stale)
@@ -59,13 +60,14 @@ async def search(
     return Response(json.dumps(body), media_type=DICOM_JSON, headers=headers)
 
 
-async def _matching_rows(storage: Storage, query: Query, scope: Target) -> tuple[list[Row], list[Pointer]]:
-    """The rows that meet every condition, and the pointers found stale on the way."""
+async def _matching_rows(storage: Storage, query: Query, scope: Target) -> tuple[list[Row], list[Pointer], bool]:
+    """The rows that meet every condition, the pointers found stale on the way, and whether the rows are
+    already in the order results are paged in."""
     driver = None if scope else choose_driver(query.conditions)
-    if driver is None and not scope and query.level == Level.STUDY:
+    if driver is None and not scope:
         newest = await _newest_studies(storage, query)
         if newest is not None:
-            return newest
+            return *newest, True
     pointers: list[Pointer] = []
     if scope:
         targets = {scope}
@@ -76,37 +78,47 @@ async def _matching_rows(storage: Storage, query: Query, scope: Target) -> tuple
         targets = {p.target for p in pointers}
     rows = await rows_of(storage, targets, query.level)
     verified = [row for row in rows if all(matches(c, row.attrs) for c in query.conditions)]
-    return verified, _stale(pointers, rows, driver, query.level)
+    return verified, _stale(pointers, rows, driver, query.level), False
 
 
 async def _newest_studies(storage: Storage, query: Query) -> tuple[list[Row], list[Pointer]] | None:
-    """A study search no index can drive (none, or unindexed conditions such as OHIF's `*value*`): walk every
-    study newest first, a page at a time, until the page asked for is full.
+    """A search no index can drive (none, or unindexed conditions such as OHIF's `*value*`): walk every study
+    newest first, a page at a time, reading its rows at the level asked, until the page asked for is full.
 
-    An unfiltered worklist of 101 studies reads about 101 pointers and 101 study rows, whatever the
-    archive's size. None when the listing still holds studies stored before 2026-11-23, which have no
-    order: then every study is read.
+    Results come in that order (a study's series or instances by their update, newest first), so pages are
+    stable and `/instances?limit=1` reads one study, not the archive. An unfiltered worklist of 101 studies
+    reads about 101 pointers and 101 study rows, whatever the archive's size. None when the listing still
+    holds studies stored before 2026-11-23, which have no order: then every study is read.
     """
     wanted = query.offset + query.limit
     found: list[Row] = []
     pointers: list[Pointer] = []
     rows: list[Row] = []
+    listed: set[str] = set()
     page_size = min(1000, wanted if not query.conditions else max(100, 4 * wanted))  # filters: read ahead
+    if query.level != Level.STUDY:
+        page_size = min(page_size, 20)  # each study brings all its series or instances
     async for page in lookup.newest_studies(storage, page_size):
         if not all(pointer.in_listing_order for pointer in page):
             return None
         pointers += page
-        read = {row.key[0]: row for row in await rows_of(storage, {p.target for p in page}, Level.STUDY)}
-        rows += read.values()
+        read = await rows_of(storage, {p.target for p in page}, query.level)
+        rows += read
+        by_study: dict[str, list[Row]] = {}
+        for row in sorted(read, key=lambda row: row.key):
+            by_study.setdefault(row.key[0], []).append(row)
         for pointer in page:  # in the listing's order, newest first
-            row = read.get(pointer.target[0])
-            if row is None or not lookup.is_listing_of(pointer, row.key[0], row.updated):
-                continue  # a study since deleted, or the listing of a creation that lost a race
-            if all(matches(c, row.attrs) for c in query.conditions):
-                found.append(row)
+            study = pointer.target[0]
+            study_rows = sorted(by_study.get(study, []), key=lambda row: row.updated, reverse=True)
+            if not study_rows or study in listed:
+                continue  # a study since deleted
+            if query.level == Level.STUDY and not lookup.is_listing_of(pointer, study, study_rows[0].updated):
+                continue  # the listing of a creation that lost a race
+            listed.add(study)
+            found += [row for row in study_rows if all(matches(c, row.attrs) for c in query.conditions)]
         if len(found) >= wanted:
             break
-    return found, _stale(pointers, rows, None, Level.STUDY)
+    return found, _stale(pointers, rows, None, query.level)
 
 
 def _stale(pointers: list[Pointer], rows: list[Row], driver: Condition | None, level: Level) -> list[Pointer]:
