@@ -8,6 +8,7 @@ later runs refresh silently. `none`: no token, for a local service with authenti
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,12 +106,25 @@ class TokenProvider:
 
     def _load_cache(self) -> None:
         if self.cache_path.exists():
+            _owner_only(self.cache_path)  # a cache left readable by others (older versions, a copy) is closed first
             self._cache.deserialize(self.cache_path.read_text())
 
     def _save_cache(self) -> None:
+        """Written to a private temporary file that replaces the cache, so the cache is never readable by others
+        (even when the file existed with wider permissions) nor half-written."""
         if self.mode != "device" or not self._cache.has_state_changed:
             return
         self.cache_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(self.cache_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as cache_file:
-            cache_file.write(self._cache.serialize())
+        descriptor, temporary = tempfile.mkstemp(dir=self.cache_path.parent, prefix=".msal-", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w") as cache_file:  # mkstemp creates it with mode 600
+                cache_file.write(self._cache.serialize())
+            os.replace(temporary, self.cache_path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _owner_only(path: Path) -> None:
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
