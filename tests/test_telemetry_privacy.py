@@ -9,7 +9,11 @@ worker's app in. Every log record of every logger is captured at DEBUG.
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ from shared.audit import audit_log
 from shared.telemetry import azure_monitor_options, configure_telemetry
 from tests.dicom_factory import make_instance
 from tests.helpers import store
+from tests.test_operations import REPO, TELEMETRY_PROBE
 
 # Values no telemetry may hold, in any case or URL encoding.
 PATIENT = {"PatientName": "Zyxwvut^Quorraine", "PatientID": "PID-QX7731", "PatientBirthDate": "19610203"}
@@ -150,3 +155,55 @@ def test_table_storage_spans_keep_the_table_but_not_the_entity_keys(telemetry: T
 def test_no_log_record_holds_a_patient_value(telemetry: Telemetry) -> None:
     assert telemetry.logs, "records were captured"
     assert [line[:300] for line in telemetry.logs if leaks(line)] == []
+
+
+# After the operations test's probe (a local stand-in for the Application Insights ingestion endpoint, then
+# configure_telemetry() with the real Azure Monitor distro): a span as the Azure SDK and the request middleware
+# write them, and an audit event; then what reached the endpoint.
+EXPORT_PROBE = TELEMETRY_PROBE + textwrap.dedent(
+    """
+    from opentelemetry import trace
+    from shared import audit
+    tracer = trace.get_tracer("probe")
+    with tracer.start_as_current_span("GET /v2/studies?PatientName=Zyxwvut", kind=trace.SpanKind.SERVER) as span:
+        span.set_attribute("http.url", "http://127.0.0.1/v2/studies?PatientName=Zyxwvut")
+        span.set_attribute("url.full", "http://127.0.0.1/dicomlookup(PartitionKey='PatientName%7Czyxwvut')")
+        span.record_exception(ValueError("no such patient: Zyxwvut"))
+    trace.get_tracer_provider().force_flush()
+    event = {"request_id": "probe-audit", "operation": "retrieve", "study_uid": "1.2.3", "client_ip": "203.0.113.9"}
+    audit.record(event, {"oid": "oid-1", "app_id": "app-1"}, 200, 10, 1.0)
+    flush()
+    print("envelopes", json.dumps([envelope for body in received for envelope in json.loads(body)]))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def exported() -> list[dict]:
+    """What the real Azure Monitor distro sent to the (stand-in) ingestion endpoint."""
+    env = {"PATH": "/usr/bin:/bin", "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true", "HOME": str(REPO),
+           "WITH_CONNECTION_STRING": "1", "OTEL_TRACES_SAMPLER": "always_on"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", EXPORT_PROBE], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    lines = [line for line in result.stdout.splitlines() if line.startswith("envelopes ")]
+    assert lines, result.stderr[-2000:]
+    return json.loads(lines[0].removeprefix("envelopes "))
+
+
+def test_spans_reach_azure_monitor_without_patient_values(exported: list[dict]) -> None:
+    requests = [e for e in exported if e["data"]["baseType"] == "RequestData"]
+    assert requests, "the probe's request span was exported"
+    assert leaks(json.dumps(exported)) == []
+
+
+def test_audit_events_reach_azure_monitor_as_custom_events_named_dicomweb_audit(exported: list[dict]) -> None:
+    (event,) = [e["data"]["baseData"] for e in exported if e["data"]["baseType"] == "EventData"]
+    assert event["name"] == "dicomweb.audit"
+    fields = {"request_id": "probe-audit", "operation": "retrieve", "study_uid": "1.2.3", "oid": "oid-1",
+              "app_id": "app-1", "client_ip": "203.0.113.9", "status": "200", "outcome": "success"}  # fmt: skip
+    assert fields.items() <= event["properties"].items()
+
+
+def test_audit_events_are_not_sent_as_operational_trace_messages(exported: list[dict]) -> None:
+    messages = [e["data"]["baseData"].get("message", "") for e in exported if e["data"]["baseType"] == "MessageData"]
+    assert any("operation=probe" in m for m in messages) and not any("probe-audit" in m for m in messages)
