@@ -17,6 +17,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class PortsInUse(RuntimeError):
+    """Azurite's ports are held by another process: starting would serve (and write into) someone else's emulator."""
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port (SO_REUSEADDR like Node, so TIME_WAIT leftovers do not count)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
     """Poll until something accepts connections on the port (readiness, not a fixed sleep)."""
     deadline = time.monotonic() + timeout
@@ -49,7 +64,22 @@ class Azurite:
             f"TableEndpoint=http://127.0.0.1:{self.table_port}/devstoreaccount1;"
         )
 
+    def ports(self) -> dict[str, int]:
+        return {"blob": self.blob_port, "queue": self.queue_port, "table": self.table_port}
+
+    def check_ports_free(self) -> None:
+        """Refuse to start when a port is taken: Azurite would die of EADDRINUSE while the holder answers instead."""
+        taken = {service: port for service, port in self.ports().items() if port_in_use(port)}
+        if taken:
+            listed = ", ".join(f"127.0.0.1:{port} ({service})" for service, port in taken.items())
+            raise PortsInUse(
+                f"Azurite cannot start: {listed} {'is' if len(taken) == 1 else 'are'} already in use, perhaps by "
+                "another Azurite or another `make run`. Stop what holds it, or choose other ports, e.g. "
+                "AZURITE_BLOB_PORT=20000 AZURITE_QUEUE_PORT=20001 AZURITE_TABLE_PORT=20002 make run"
+            )
+
     def start(self) -> Azurite:
+        self.check_ports_free()
         executable = REPO / "node_modules" / ".bin" / "azurite"
         if not executable.exists():
             raise FileNotFoundError(f"{executable} is missing: run `npm install` (make does it for you)")
@@ -79,6 +109,8 @@ class Azurite:
         self.process = subprocess.Popen(command, cwd=self.location or REPO, stdout=subprocess.DEVNULL)
         for port in (self.blob_port, self.table_port):
             wait_for_port(port, self.process)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"Azurite exited with code {self.process.returncode} while starting")
         return self
 
     def stop(self) -> None:

@@ -12,10 +12,12 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import azure.functions as func
+import h11
 from azure.functions.decorators.http import HttpTrigger
 from azure.functions.decorators.timer import TimerTrigger
 from starlette.applications import Starlette
@@ -25,12 +27,19 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from archive.clients import close_storage
+from local.azurite import Azurite, PortsInUse
 from shared.problems import DicomWebError
 
 # Azure runs timer functions on their NCRONTAB schedule; the local host runs them at this fixed interval.
 TIMER_INTERVAL = 900
+# Seconds a client may stay silent while the server waits on it (headers, or a body it announced) before being cut off.
+IDLE_TIMEOUT = 60.0
+# make run's Azurite listens on its usual ports unless these say otherwise.
+AZURITE_PORTS = {"AZURITE_BLOB_PORT": 10000, "AZURITE_TABLE_PORT": 10002, "AZURITE_QUEUE_PORT": 10001}
 _PARAMETER = re.compile(r"\{\*?(\w+)(?::[^}]*)?\??\}")
 
 
@@ -135,6 +144,96 @@ def _cors() -> list[Middleware]:
     ]
 
 
+class _WatchedFlow(FlowControl):
+    """uvicorn's read flow control, also telling the protocol when reading pauses or resumes."""
+
+    def __init__(self, transport: asyncio.Transport, changed: Callable[[], None]) -> None:
+        super().__init__(transport)
+        self._changed = changed
+
+    def pause_reading(self) -> None:
+        super().pause_reading()
+        self._changed()
+
+    def resume_reading(self) -> None:
+        super().resume_reading()
+        self._changed()
+
+
+class IdleTimeoutProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose client sends nothing for `idle_timeout` seconds.
+
+    The clock runs only while the server waits on the client (for a request, or the rest of a body it announced),
+    so a silent client cannot hold a connection and a request open forever; it stops while the server itself is
+    busy (the request is whole and its response not finished) or has paused reading.
+    """
+
+    idle_timeout = IDLE_TIMEOUT
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.flow = _WatchedFlow(transport, self._rearm)
+        self._idle: asyncio.TimerHandle | None = None
+        self._rearm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._rearm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._rearm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _waiting_on_client(self) -> bool:
+        server_busy = self.conn.their_state is h11.DONE and self.conn.our_state is not h11.DONE
+        return not server_busy and not self.flow.read_paused and not self.transport.is_closing()
+
+    def _disarm(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _rearm(self) -> None:
+        self._disarm()
+        if self._waiting_on_client():
+            self._idle = self.loop.call_later(self.idle_timeout, self._expire)
+
+    def _expire(self) -> None:
+        self._idle = None
+        if self._waiting_on_client():
+            logging.getLogger(__name__).warning("closed a connection idle for %s s", self.idle_timeout)
+            self.transport.close()
+
+
+def idle_timeout_protocol() -> type[IdleTimeoutProtocol]:
+    """The protocol class with DICOM_IDLE_TIMEOUT_SECONDS applied."""
+    raw = os.environ.get("DICOM_IDLE_TIMEOUT_SECONDS", str(IDLE_TIMEOUT))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0
+    if not seconds > 0:
+        sys.exit(f"DICOM_IDLE_TIMEOUT_SECONDS must be a positive number of seconds, not {raw!r}")
+    return type("IdleTimeoutProtocol", (IdleTimeoutProtocol,), {"idle_timeout": seconds})
+
+
+def _start_azurite(location: Path) -> Azurite:
+    """make run's Azurite, on its usual ports or AZURITE_*_PORT; never another emulator already holding them."""
+    try:
+        ports = {name: int(os.environ.get(name, default)) for name, default in AZURITE_PORTS.items()}
+    except ValueError:
+        sys.exit(f"{', '.join(AZURITE_PORTS)} must be port numbers")
+    azurite = Azurite(location, ports["AZURITE_BLOB_PORT"], ports["AZURITE_TABLE_PORT"], ports["AZURITE_QUEUE_PORT"])
+    try:
+        return azurite.start()
+    except PortsInUse as error:
+        sys.exit(str(error))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -145,19 +244,29 @@ def main() -> None:
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
+    protocol = idle_timeout_protocol()
     azurite = None
     if arguments.with_azurite:
-        from .azurite import Azurite
-
-        azurite = Azurite(arguments.with_azurite.resolve(), 10000, 10002, 10001).start()
+        azurite = _start_azurite(arguments.with_azurite.resolve())
         os.environ["DICOM_STORAGE_CONNECTION_STRING"] = azurite.connection_string
-        print(f"Azurite is running with its data in {arguments.with_azurite}/", flush=True)
+        print(
+            f"Azurite is running on 127.0.0.1 ports {azurite.blob_port} (blob), {azurite.queue_port} (queue), "
+            f"{azurite.table_port} (table) with its data in {arguments.with_azurite}/",
+            flush=True,
+        )
     os.environ.setdefault("DICOM_PUBLIC_BASE_URL", f"http://{arguments.host}:{arguments.port}")
     import uvicorn
 
     print(f"DICOMweb API at http://{arguments.host}:{arguments.port}/v1 and /v2 (Ctrl-C stops it)", flush=True)
     try:
-        uvicorn.run(create_app(), host=arguments.host, port=arguments.port, log_level="warning", access_log=False)
+        uvicorn.run(
+            create_app(),
+            host=arguments.host,
+            port=arguments.port,
+            log_level="warning",
+            access_log=False,
+            http=protocol,
+        )
     finally:
         if azurite is not None:
             azurite.stop()

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 
 import function_app
+from local.azurite import free_port
 from local.host import create_app, functions_of, starlette_path, timers_of
+from tests.conftest import REPO
 
 
 def test_every_http_function_is_served_under_its_own_route_and_methods() -> None:
@@ -39,3 +47,33 @@ def test_unknown_paths_answer_404_problem_json_with_a_hint(client: httpx.Client,
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert "/v1/ or /v2/" in response.json()["detail"]
+
+
+def test_make_run_refuses_to_start_when_an_azurite_port_is_taken_and_says_how_to_choose_others(
+    tmp_path: Path,
+) -> None:
+    """The host must not serve (and write into) whatever emulator already holds Azurite's ports."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = {"AZURITE_BLOB_PORT": str(taken), "AZURITE_TABLE_PORT": str(free_port())}
+        ports["AZURITE_QUEUE_PORT"] = str(free_port())
+        host = subprocess.Popen(
+            [sys.executable, "-m", "local.host", "--port", str(free_port()), "--with-azurite", str(tmp_path)],
+            cwd=REPO,
+            env={**os.environ, **ports, "DICOM_AUTH_ENABLED": "false"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        output = ""
+        for line in host.stdout:
+            output += line
+            if "DICOMweb API at" in line:  # serving: the failure this test exists for; stop it (and its Azurite)
+                host.terminate()
+                break
+        host.wait(timeout=60)
+    assert host.returncode != 0 and "DICOMweb API at" not in output
+    assert f"127.0.0.1:{taken} (blob) is already in use" in output
+    assert "AZURITE_BLOB_PORT=" in output and "AZURITE_TABLE_PORT=" in output and "AZURITE_QUEUE_PORT=" in output
