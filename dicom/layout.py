@@ -285,9 +285,10 @@ def require_whole_pixel_data(dataset: Dataset, pixel_data: PixelData | None) -> 
         return
     described = "Rows x Columns x SamplesPerPixel x BitsAllocated x NumberOfFrames"
     raise InstanceFailure(
-        PROCESSING_FAILURE if pixel_data.length < needed else VALIDATION_FAILURE,
-        f"Pixel Data (7FE0,0010) holds {pixel_data.length} bytes but {described} describe {needed}. "
-        + (RESEND if pixel_data.length < needed else "Correct those attributes to describe the pixels sent."),
+        VALIDATION_FAILURE,
+        f"Pixel Data (7FE0,0010) holds {pixel_data.length} bytes but {described} describe {needed}"
+        + (" (plus one padding byte)" if needed % 2 else "")
+        + ". Correct those attributes to describe the pixels sent, or send all of the pixels they describe.",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
@@ -220,3 +221,29 @@ def _read_inflated(file: IO[bytes], meta_end: int, body: IO[bytes]) -> FileDatas
     body.seek(0)
     header = read_dataset(body, False, True, stop_when=_before(0x7FE00007), defer_size=4096)
     return FileDataset(body, header, bytes(PREAMBLE_LENGTH), meta, False, True)
+
+
+IDENTITY_INFLATE_LIMIT = 1024 * 1024
+
+
+def instance_identity(file: IO[bytes]) -> tuple[str | None, str | None]:
+    """SOP Class and Instance UIDs of a refused file, for its failure item: reads the header only up to them,
+    and inflates at most 1 MiB of a deflated one (so a deflate bomb refused by parse_instance stays refused)."""
+    try:
+        meta_end, declared = file_meta_end(file)
+        syntax = UID(declared)
+        explicit_le = declared == DeflatedExplicitVRLittleEndian or not syntax.is_transfer_syntax
+        implicit, little = (False, True) if explicit_le else (syntax.is_implicit_VR, syntax.is_little_endian)
+        source = _identity_source(file, meta_end, declared)
+        header = read_dataset(source, implicit, little, stop_when=_before(0x00080018), defer_size=256)
+        return str(header.get("SOPClassUID", "")) or None, str(header.get("SOPInstanceUID", "")) or None
+    except Exception:
+        return None, None
+
+
+def _identity_source(file: IO[bytes], meta_end: int, declared: str) -> IO[bytes]:
+    file.seek(meta_end)
+    if declared != DeflatedExplicitVRLittleEndian:
+        return file
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    return io.BytesIO(inflater.decompress(file.read(IDENTITY_INFLATE_LIMIT), IDENTITY_INFLATE_LIMIT))
