@@ -2,7 +2,7 @@
 is set, the audit trail's destinations, and the guards that keep PHI out of spans and logs in every setup.
 
 Where PHI would leak without the guards: the Azure SDK's spans carry Table Storage URLs whose paths hold lookup keys
-(`dicomlookup(PartitionKey='PatientName|smith jane',...)`, birth dates in row keys); request spans and the web
+(`dicomlookup(...='PatientName|smith jane',...)`, birth dates among them); request spans and the web
 server's access log keep query strings (`?PatientName=...`); the Azure SDK's HTTP logging policy logs request URLs
 at INFO; exception messages can quote values. So every span is rewritten before it is exported (queries and entity
 keys cut from its name and every attribute, exception messages dropped), the Azure SDK logs only warnings, and the
@@ -28,7 +28,7 @@ DROPPED_ATTRIBUTES = frozenset(
     ("url.query", "db.statement", "db.query.text", "exception.message", "exception.stacktrace")
 )
 _QUERY = re.compile(r"\?\S*")
-_ENTITY_KEYS = re.compile(r"\((?:PartitionKey|RowKey)=\S*", re.IGNORECASE)
+_ENTITY_KEYS = re.compile(r"\(\w+=\S*")  # an OData key predicate, as in Table Storage URLs: table(Key='value',...)
 QUIET_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy")
 
 

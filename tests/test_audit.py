@@ -132,26 +132,28 @@ def test_a_retrieve_is_audited_with_the_uids_it_read_and_the_bytes_sent(
     assert event["bytes_out"] == len(response.content)
 
 
+def deleted(client: httpx.Client, host: LocalHost, caller: Caller, study: str, request_id: str) -> tuple[int, dict]:
+    """A study deleted by `caller`: the status, and the request's audit event."""
+    response = client.delete(f"{host.url}/v2/studies/{study}", headers=caller.headers(request_id))
+    return response.status_code, what_and_who(audit_event(host, request_id))
+
+
 def test_a_delete_is_audited_with_the_study_it_removed(
-    client_module: httpx.Client, audited: LocalHost, owner: Caller, signing_key: SigningKey
+    client_module: httpx.Client, audited: LocalHost, owner: Caller
 ) -> None:
     study = generate_uid()
     headers = owner.headers("audit-store-2")
     assert store(client_module, f"{audited.url}/v2/studies", [make_instance(study)], **headers).status_code == 200
-    response = client_module.delete(f"{audited.url}/v2/studies/{study}", headers=owner.headers("audit-delete"))
-    assert response.status_code == 204
-    event = audit_event(audited, "audit-delete")
-    assert what_and_who(event) == expected("audit-delete", "delete", "DELETE", owner, 204, (study,))
+    status, event = deleted(client_module, audited, owner, study, "audit-delete")
+    assert (status, event) == (204, expected("audit-delete", "delete", "DELETE", owner, 204, (study,)))
 
 
 def test_a_refused_caller_is_audited_with_the_identity_its_valid_token_proves(
     client_module: httpx.Client, audited: LocalHost, signing_key: SigningKey
 ) -> None:
     reader, study = Caller(signing_key, [READER]), generate_uid()
-    response = client_module.delete(f"{audited.url}/v2/studies/{study}", headers=reader.headers("audit-denied"))
-    assert response.status_code == 403
-    event = audit_event(audited, "audit-denied")
-    assert what_and_who(event) == expected("audit-denied", "delete", "DELETE", reader, 403, (study,))
+    status, event = deleted(client_module, audited, reader, study, "audit-denied")
+    assert (status, event) == (403, expected("audit-denied", "delete", "DELETE", reader, 403, (study,)))
 
 
 def test_a_request_without_a_valid_token_is_audited_as_denied_to_nobody(
