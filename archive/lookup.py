@@ -6,22 +6,34 @@ against the study rows on every read, so a pointer left by a failed store or an 
 and is removed once it is old enough not to belong to a store still in flight.
 
     PartitionKey                 RowKey                 serves
-    <Keyword>|<value>            <target>               exact values (UIDs, IDs, names, codes)
-    <Keyword>~<first letter>     <word>!<target>        a word of a person name, by prefix
-    <Keyword> (DA, DT, TM)       <value>!<target>       dates and times, by range
+    <Keyword>|<value>            <target>               exact values (UIDs, codes)
+    <Keyword>|<ab>!<hash>        <target>               exact values of patient attributes, and wildcards by
+                                                        the value's first 2 characters
+    <Keyword>~<first letter>     <abc>!<hash>!<target>  a word of a person name, by prefix (first 3 letters,
+                                                        the rest verified against the study rows)
+    <Keyword> (DA, DT, TM)       <value>!<target>       dates and times of studies and series, by range
     Studies                      <age>!<study>          every study, newest first by creation
 A target is "study", "study|series" or "study|series|sop".
+
+Patient attributes (PROTECTED) are never readable in a key: a key holds at most a short prefix and an HMAC
+of the whole value under DICOM_INDEX_KEY, a secret of the deployment, so whoever reads the table (or a
+trace of its URLs) cannot read or confirm a name, an ID or a birth date. The key must never change:
+pointers written under another key are not found.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import os
 import string
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
@@ -50,21 +62,71 @@ Target = tuple[str, ...]
 Key = tuple[str, str]  # (PartitionKey, RowKey)
 
 
+PROTECTED = frozenset(
+    {"PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "ReferringPhysicianName", "StudyDescription"}
+)
+VISIBLE_VALUE_PREFIX = 2  # characters of a protected value left readable, for wildcard searches
+VISIBLE_WORD_PREFIX = 3  # letters of a name word left readable, for fuzzy (prefix) name searches
+LOCAL_INDEX_KEY = "local-development-index-key"  # only where no deployment is (WEBSITE_HOSTNAME unset)
+
+
+class IndexKeyMissing(RuntimeError):
+    """The deployment has no DICOM_INDEX_KEY: patient attributes cannot be indexed safely."""
+
+
+@cache
+def _index_key() -> bytes:
+    key = os.environ.get("DICOM_INDEX_KEY", "")
+    if not key and os.environ.get("WEBSITE_HOSTNAME"):
+        raise IndexKeyMissing("Set DICOM_INDEX_KEY (a secret of at least 32 characters; the Bicep sets one).")
+    return (key or LOCAL_INDEX_KEY).encode()
+
+
+def _keyed_hash(attribute: Attribute, text: str) -> str:
+    message = f"{attribute.keyword}|{text}".encode()
+    return hmac.new(_index_key(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def serves_ranges(attribute: Attribute) -> bool:
+    """Whether range searches on the attribute can be driven by the lookup (values readable in order)."""
+    return is_range_vr(attribute.vr) and attribute.keyword not in PROTECTED
+
+
 def key_escape(text: str) -> str:
     """Table keys forbid / \\ # ? and control characters; escape all but a safe, order-friendly set."""
     return "".join(c if c in _KEY_SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in text[:MAX_KEY_VALUE])
 
 
-def _exact_partition(attribute: Attribute, value: str) -> str:
+def _normalized(attribute: Attribute, value: str) -> str:
     if attribute.vr == "PN":
-        return f"{attribute.keyword}|{key_escape(normalize_person_name(value))}"
-    if attribute.vr == "UI":
-        return f"{attribute.keyword}|{key_escape(value)}"
-    return f"{attribute.keyword}|{key_escape(normalize_text(value))}"
+        return normalize_person_name(value)
+    return value if attribute.vr == "UI" else normalize_text(value)
+
+
+def _exact_partition(attribute: Attribute, value: str) -> str:
+    text = _normalized(attribute, value)
+    if attribute.keyword in PROTECTED:
+        visible = key_escape(text[:VISIBLE_VALUE_PREFIX])
+        return f"{attribute.keyword}|{visible}{SEPARATOR}{_keyed_hash(attribute, text)}"
+    return f"{attribute.keyword}|{key_escape(text)}"
+
+
+def _value_prefix_partitions(attribute: Attribute, prefix: str) -> tuple[str, str]:
+    """[lower, upper) of the exact partitions whose value may start with `prefix`."""
+    text = _normalized(attribute, prefix)
+    if attribute.keyword in PROTECTED:
+        text = text[:VISIBLE_VALUE_PREFIX]
+    lower = f"{attribute.keyword}|{key_escape(text)}"
+    return lower, lower + AFTER_ESCAPED
 
 
 def _word_partition(attribute: Attribute, word: str) -> str:
     return f"{attribute.keyword}~{key_escape(word[:1])}"
+
+
+def _word_key(attribute: Attribute, word: str) -> str:
+    """A name word's row-key start: its first letters readable, the whole word only as a keyed hash."""
+    return f"{key_escape(word[:VISIBLE_WORD_PREFIX])}{SEPARATOR}{_keyed_hash(attribute, word)}"
 
 
 def listing_key(study: str, created: str | None) -> Key:
@@ -79,12 +141,12 @@ def pointer_keys(attribute: Attribute, element: dict | None, target: Target) -> 
     """The pointers an attribute's value needs for a target."""
     joined = "|".join(target)
     values = all_texts(element)
-    if is_range_vr(attribute.vr):
+    if serves_ranges(attribute):
         return [(attribute.keyword, f"{key_escape(v)}{SEPARATOR}{joined}") for v in values]
     keys = [(_exact_partition(attribute, v), joined) for v in values]
     if attribute.vr == "PN":
         words = sorted({word for v in values for word in name_words(v)})
-        keys += [(_word_partition(attribute, w), f"{key_escape(w)}{SEPARATOR}{joined}") for w in words]
+        keys += [(_word_partition(attribute, w), f"{_word_key(attribute, w)}{SEPARATOR}{joined}") for w in words]
     return keys
 
 
@@ -161,16 +223,18 @@ async def in_range(storage: Storage, attribute: Attribute, lower: str | None, up
 
 
 async def with_word_prefix(storage: Storage, attribute: Attribute, prefix: str) -> list[Pointer]:
-    """Targets with a person-name word starting with `prefix` (normalised)."""
-    escaped = key_escape(prefix)
+    """Targets with a person-name word that may start with `prefix` (normalised): those sharing its first
+    letters, which the search verifies against the study rows."""
+    escaped = key_escape(prefix[:VISIBLE_WORD_PREFIX])
     return await _read(storage, _word_partition(attribute, prefix), escaped, escaped + AFTER_ESCAPED)
 
 
 async def with_value_prefix(storage: Storage, attribute: Attribute, prefix: str) -> list[Pointer]:
-    """Targets whose value starts with `prefix`: the range of exact partitions sharing it."""
-    lower = _exact_partition(attribute, prefix)
+    """Targets whose value may start with `prefix`: the range of exact partitions sharing it (for patient
+    attributes, sharing its readable first characters; the search verifies the rest)."""
+    lower, upper = _value_prefix_partitions(attribute, prefix)
     query_filter = "PartitionKey ge @lower and PartitionKey lt @upper"
-    entities = await storage.query(storage.lookup, query_filter, {"lower": lower, "upper": lower + AFTER_ESCAPED})
+    entities = await storage.query(storage.lookup, query_filter, {"lower": lower, "upper": upper})
     return [_pointer(entity) for entity in entities]
 
 

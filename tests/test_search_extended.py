@@ -46,12 +46,14 @@ def test_person_name_wildcards(client: httpx.Client, base_url: str, archive: dic
     assert study_uids(results) == {archive[k] for k in expected}
 
 
-def test_a_wildcard_name_with_a_literal_start_reads_only_its_matches(
+def test_a_wildcard_name_with_a_literal_start_reads_only_names_sharing_its_first_letters(
     client: httpx.Client, base_url: str, archive: dict
 ) -> None:
+    # The lookup keeps only a name word's first 3 letters readable (the rest is a keyed hash), so "wilder..."
+    # reads the pointers of "Wild..." too (2 pointers, 2 study rows) and the study rows decide.
     response = client.get(f"{base_url}/studies", params={"PatientName": f"wilder{TOKEN}*"})
     assert study_uids(response.json()) == {archive["b"]}
-    assert int(response.headers["X-Table-Entities-Read"]) <= 2
+    assert int(response.headers["X-Table-Entities-Read"]) <= 4
 
 
 def test_wildcards_on_other_strings(client: httpx.Client, base_url: str, archive: dict) -> None:

@@ -23,7 +23,7 @@ def name(value: str) -> dict:
 
 def word_pointer(word: str) -> Pointer:
     keys = [key for key in pointer_keys(PATIENT_NAME, name(f"{word}^X")["00100010"], (STUDY,)) if "~" in key[0]]
-    (key,) = [key for key in keys if key[1].startswith(word)]
+    (key,) = [key for key in keys if key[1].startswith(word[:3] + "!")]
     return pointer((STUDY,), key)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from archive import lookup
 from archive.clients import Storage
 from archive.lookup import Pointer
-from dicom.attributes import BY_KEYWORD, Attribute, is_range_vr
+from dicom.attributes import BY_KEYWORD, Attribute
 from dicom.values import normalize_person_name, normalize_text
 
 from .query import Condition
@@ -45,7 +45,7 @@ def driving_attribute(condition: Condition) -> Attribute:
 async def candidates(storage: Storage, condition: Condition) -> list[Pointer]:
     """The pointers the condition selects: every target that may match it (and some that no longer do)."""
     attribute = driving_attribute(condition)
-    if condition.is_range or is_range_vr(attribute.vr):
+    if condition.is_range or lookup.serves_ranges(attribute):
         lower = condition.lower if condition.is_range else condition.values[0]
         upper = condition.upper if condition.is_range else condition.values[0]
         return await lookup.in_range(storage, attribute, lower, upper)
@@ -75,6 +75,8 @@ def _literal_start(condition: Condition) -> str:
 def _can_drive(condition: Condition) -> bool:
     if not condition.attribute.indexed:
         return False
+    if condition.is_range and not lookup.serves_ranges(condition.attribute):
+        return False  # a birth date range: its values are not readable in the lookup's keys
     if condition.wildcard:
         return bool(_literal_start(condition))
     return True
