@@ -97,6 +97,7 @@ def configure_telemetry() -> bool:
         audit.keep_in_file(os.environ["DICOM_AUDIT_LOG"])
     connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING")
     if not connection_string:
+        _warn_if_audit_is_dropped()
         return False
     from azure.monitor.opentelemetry import configure_azure_monitor
 
@@ -113,3 +114,10 @@ def configure_telemetry() -> bool:
         if handler not in audit.audit_log.handlers:
             audit.audit_log.addHandler(handler)
     return True
+
+
+def _warn_if_audit_is_dropped() -> None:
+    if not audit.audit_log.handlers:
+        logging.getLogger(LOGGER).warning(
+            "audit events are not kept: set DICOM_AUDIT_LOG (a file) or APPLICATIONINSIGHTS_CONNECTION_STRING"
+        )
