@@ -158,14 +158,6 @@ def _keys_of(settings: AuthSettings) -> TenantKeys:
     return _tenant_keys[index]
 
 
-async def authorize(authorization: str | None, access: Access, settings: AuthSettings | None = None) -> dict | None:
-    """The token's claims when it may do `access`; raises 401/403 otherwise. None when auth is off."""
-    settings = settings or AuthSettings.from_environment()
-    claims = await authenticate(authorization, access, settings)
-    check_role(claims, access, settings)
-    return claims
-
-
 async def authenticate(authorization: str | None, access: Access, settings: AuthSettings) -> dict | None:
     """The claims of a valid token of the tenant (401 otherwise); None when auth is off or `access` is public."""
     if not settings.enabled or access is Access.PUBLIC:
