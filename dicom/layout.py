@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from pydicom import Dataset
+from pydicom.datadict import dictionary_VR
 from pydicom.uid import UID
 
 from dicomweb_wire.reasons import PROCESSING_FAILURE, VALIDATION_FAILURE
@@ -83,7 +84,7 @@ PIXEL_MODULE = {
     "photometric_interpretation": "PhotometricInterpretation", "planar_configuration": "PlanarConfiguration",
 }  # fmt: skip
 MAX_FRAGMENTS = 200_000  # beyond this, frames are not mapped (the instance is served whole)
-MAX_ELEMENTS = 2_000_000  # element and item headers walked in one file: bounds the store's CPU
+MAX_FRAGMENT_ITEMS = 4_000_000  # about 4 s of walking: bounds the store's CPU for a file of empty fragments
 MAX_DEPTH = 32  # nested sequences
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
@@ -92,7 +93,16 @@ VRS = frozenset(
     b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
 )
 LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ UC UN UR UT SV UV".split())
+ENCAPSULATED_END = "inside the encapsulated Pixel Data, before its sequence delimiter"
 RESEND = "Send the whole file again; if the sender has it whole, its writer produced a broken file."
+
+
+def _dictionary_vr(group: int, element: int) -> bytes:
+    """The VR an implicit VR element has, as pydicom reads it: from the data dictionary (b"" when unknown)."""
+    try:
+        return dictionary_VR((group << 16) | element).encode("ascii")
+    except KeyError:
+        return b""
 
 
 def cut_short(what: str) -> InstanceFailure:
@@ -102,12 +112,18 @@ def cut_short(what: str) -> InstanceFailure:
 class ElementWalk:
     """Reads element and item headers only, checking each declared length against the bytes received."""
 
-    def __init__(self, file: IO[bytes], size: int, syntax: UID, dimensions: tuple[int, int] | None) -> None:
-        self.file, self.size, self.syntax, self.dimensions = file, size, syntax, dimensions
+    def __init__(self, file: IO[bytes], size: int, syntax: UID, max_headers: int) -> None:
+        self.file, self.size, self.syntax, self.max_headers = file, size, syntax, max_headers
         self.endian = ">" if syntax.is_transfer_syntax and not syntax.is_little_endian else "<"
         self.implicit = syntax.is_transfer_syntax and syntax.is_implicit_VR
         self.headers = 0
         self.pixel_data: PixelData | None = None
+        self.rows_columns = [0, 0]  # top-level Rows and Columns, read on the way to compare codestreams with
+
+    @property
+    def dimensions(self) -> tuple[int, int] | None:
+        rows, columns = self.rows_columns
+        return (rows, columns) if rows and columns else None
 
     def walk(self, start: int) -> PixelData | None:
         """Walk the data set from `start` to the end of the file; the top-level Pixel Data, if any."""
@@ -115,26 +131,33 @@ class ElementWalk:
         self._data_set(self.size, 0, self.implicit)
         return self.pixel_data
 
-    def _read_header(self, what: str) -> bytes:
+    def _read_header(self, what: str, counted: bool = True) -> bytes:
         """The next 8 header bytes; refused when the file ends inside them."""
         position = self.file.tell()
         header = self.file.read(8)
-        self.headers += 1
-        if self.headers > MAX_ELEMENTS:
-            raise InstanceFailure(PROCESSING_FAILURE, f"The file has more than {MAX_ELEMENTS:,} elements and items.")
+        self.headers += counted  # pydicom reads these into memory; fragments it skips
+        if self.headers > self.max_headers:
+            raise InstanceFailure(
+                PROCESSING_FAILURE,
+                f"The header has more than {self.max_headers:,} elements and items, the most this service reads "
+                "(DICOM_MAX_ELEMENTS). Send fewer per-frame attributes, or split the instance.",
+            )
         if len(header) < 8:
             raise cut_short(f"it ends at byte {position + len(header)}, {what}")
         return header
 
-    def _item_header(self, what: str) -> tuple[tuple[int, int], int]:
-        group, element, length = struct.unpack(self.endian + "HHI", self._read_header(what))
+    def _item_header(self, what: str, counted: bool = True) -> tuple[tuple[int, int], int]:
+        group, element, length = struct.unpack(self.endian + "HHI", self._read_header(what, counted))
         return (group, element), length
 
-    def _skip(self, tag: str, length: int) -> None:
+    def _end_of(self, tag: str, length: int) -> int:
         value = self.file.tell()
         if value + length > self.size:
             raise cut_short(f"{tag} declares {length} bytes at byte {value}, but only {self.size - value} remain")
-        self.file.seek(value + length)
+        return value + length
+
+    def _skip(self, tag: str, length: int) -> None:
+        self.file.seek(self._end_of(tag, length))
 
     def _data_set(self, end: int | None, depth: int, implicit: bool) -> None:
         """Elements up to `end`, or (end None) up to an item delimiter."""
@@ -143,7 +166,7 @@ class ElementWalk:
             group, element = struct.unpack(self.endian + "HH", header[:4])
             tag, vr = f"element ({group:04X},{element:04X})", header[4:6]
             if group == 0xFFFE or implicit or vr not in VRS:  # implicit VR, or an item or delimiter
-                (length,) = struct.unpack(self.endian + "I", header[4:8])
+                (length,), vr = struct.unpack(self.endian + "I", header[4:8]), _dictionary_vr(group, element)
                 if (group, element) == ITEM_END and end is None:
                     return
             elif vr in LONG_VRS:
@@ -153,26 +176,37 @@ class ElementWalk:
                 (length,) = struct.unpack(self.endian + "I", extra)
             else:
                 (length,) = struct.unpack(self.endian + "H", header[6:8])
+            if depth == 0 and group == 0x0028 and element in (0x0010, 0x0011) and length == 2:
+                value = self.file.read(2)
+                self.rows_columns[element - 0x0010] = struct.unpack(self.endian + "H", value.rjust(2, b"\0"))[0]
+                self.file.seek(-len(value), 1)
             if depth == 0 and (group, element) == PIXEL_DATA_TAG:
                 self._pixel_data(length)
             elif length == UNDEFINED:
-                self._sequence(tag, depth + 1, implicit or vr == b"UN")
+                self._sequence(tag, depth + 1, implicit or vr == b"UN", None)
+            elif vr == b"SQ":  # pydicom reads its items too, so they are walked and counted
+                self._sequence(tag, depth + 1, implicit, self._end_of(tag, length))
             else:
                 self._skip(tag, length)
 
-    def _sequence(self, tag: str, depth: int, implicit: bool) -> None:
+    def _sequence(self, tag: str, depth: int, implicit: bool, end: int | None) -> None:
+        """Items up to `end` (a defined length), or (end None) up to the sequence delimiter."""
         if depth > MAX_DEPTH:
             raise InstanceFailure(PROCESSING_FAILURE, f"Sequences are nested more than {MAX_DEPTH} deep.")
-        while True:
+        while end is None or self.file.tell() < end:
             item, length = self._item_header(f"inside the sequence {tag}, before its delimiter")
             if item == SEQUENCE_END:
-                return
+                break
             if item != ITEM:
                 raise cut_short(f"the sequence {tag} holds ({item[0]:04X},{item[1]:04X}) where an item should be")
             if length == UNDEFINED:
                 self._data_set(None, depth, implicit)
             else:
-                self._skip(f"an item of {tag}", length)
+                item_end = self._end_of(f"an item of {tag}", length)
+                self._data_set(item_end, depth, implicit)
+                self.file.seek(item_end)
+        if end is not None:
+            self.file.seek(end)
 
     def _pixel_data(self, length: int) -> None:
         self.pixel_data = PixelData(self.file.tell(), None if length == UNDEFINED else length)
@@ -182,7 +216,7 @@ class ElementWalk:
         first_item, padded = None, False
         while True:
             position = self.file.tell()
-            item, length = self._item_header("inside the encapsulated Pixel Data, before its sequence delimiter")
+            item, length = self._item_header(ENCAPSULATED_END, counted=False)
             if item == SEQUENCE_END:
                 return
             if item != ITEM and padded:  # pydicom pads an odd-length last fragment's value
@@ -213,16 +247,19 @@ class ElementWalk:
         assert pixel_data is not None
         value = self.file.tell()
         number = pixel_data.fragment_count = pixel_data.fragment_count + 1
+        if number > MAX_FRAGMENT_ITEMS:
+            raise InstanceFailure(PROCESSING_FAILURE, f"Pixel Data has more than {MAX_FRAGMENT_ITEMS:,} fragments.")
         head = self.file.read(min(length, len(JP2_SIGNATURE)))
         starts = _starts_a_frame(head, self.syntax)
-        if starts and self.dimensions is not None:
+        declared = self.dimensions
+        if starts and declared is not None:
             head += self.file.read(min(length, HEAD_LENGTH) - len(head))
             found = frame_dimensions(str(self.syntax), head)
-            if found is not None and found != self.dimensions:
+            if found is not None and found != declared:
                 raise InstanceFailure(
                     VALIDATION_FAILURE,
                     f"Fragment {number} of Pixel Data begins a codestream of {found[0]} rows x {found[1]} columns, "
-                    f"but Rows x Columns say {self.dimensions[0]} x {self.dimensions[1]}. Correct Rows (0028,0010) "
+                    f"but Rows x Columns say {declared[0]} x {declared[1]}. Correct Rows (0028,0010) "
                     "and Columns (0028,0011) or re-encode the frame.",
                 )
         if number <= MAX_FRAGMENTS:

@@ -29,8 +29,8 @@ from .layout import (
     ElementWalk,
     EncapsulatedLayout,
     FrameLayout,
+    PixelData,
     cut_short,
-    declared_dimensions,
     encapsulated_layout,
     native_frame_layout,
     require_whole_pixel_data,
@@ -41,8 +41,12 @@ from .values import DicomJson, whole_number
 PREAMBLE_LENGTH = 128
 PIXEL_DATA = "7FE00010"
 # A deflated data set is inflated in steps to a spool (memory up to a limit, then disk), never whole in memory;
-# this caps what one file may inflate to (disk and CPU), whatever its compressed size.
-DEFAULT_MAX_INFLATED_BYTES = 256 * 1024 * 1024
+# this caps what one file may inflate to, whatever its compressed size. The same setting and default bound
+# what a retrieve converting it may inflate (dicom.pixels.inflate holds it in memory): store nothing larger.
+DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
+# pydicom holds every header element in memory (about 1 KiB each with its DICOM JSON): this bounds a header's
+# memory to a few hundred MiB (an enhanced multi-frame's per-frame attributes take some 20 per frame).
+DEFAULT_MAX_ELEMENTS = 300_000
 INFLATE_STEP = 1024 * 1024
 
 
@@ -92,27 +96,25 @@ def parse_instance(file: IO[bytes], size: int) -> ParsedInstance:
 
 
 def _parse(file: IO[bytes], size: int) -> ParsedInstance:
-    meta_end, declared = file_meta_end(file)
-    if declared == DeflatedExplicitVRLittleEndian:
-        with inflated(file, meta_end, max_inflated_bytes()) as body:
-            body_size = body.seek(0, 2)
-            dataset = _read_inflated(file, meta_end, body)
-            return _parsed(dataset, body, body_size, 0, size)
-    file.seek(0)
-    dataset = pydicom.dcmread(file, stop_before_pixels=True, defer_size=4096)
-    return _parsed(dataset, file, size, meta_end, size)
-
-
-def _parsed(dataset: FileDataset, body: IO[bytes], body_size: int, start: int, size: int) -> ParsedInstance:
-    """What the archive keeps of a header, once every element the file declares is known to be whole.
-
-    `body` holds the data set from `start` (the file itself, or a deflated file's inflated data set)."""
-    meta = getattr(dataset, "file_meta", None)
-    transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    """Walk every element header first (cheap, and refuses files cut short), then let pydicom read the header."""
+    meta_end, transfer_syntax = file_meta_end(file)
     if not transfer_syntax:
         raise InstanceFailure(VALIDATION_FAILURE, "The file meta information has no TransferSyntaxUID (0002,0010).")
     syntax = UID(transfer_syntax)
-    pixel_data = ElementWalk(body, body_size, syntax, declared_dimensions(dataset)).walk(start)
+    if syntax == DeflatedExplicitVRLittleEndian:
+        with inflated(file, meta_end, max_inflated_bytes()) as body:
+            pixel_data = ElementWalk(body, body.seek(0, 2), syntax, max_elements()).walk(0)
+            return _parsed(_read_inflated(file, body), syntax, pixel_data, size)
+    pixel_data = ElementWalk(file, size, syntax, max_elements()).walk(meta_end)
+    file.seek(0)
+    dataset = pydicom.dcmread(file, stop_before_pixels=True, defer_size=4096)
+    return _parsed(dataset, syntax, pixel_data, size)
+
+
+def _parsed(dataset: FileDataset, syntax: UID, pixel_data: PixelData | None, size: int) -> ParsedInstance:
+    """What the archive keeps of a header whose every element is known to be whole."""
+    transfer_syntax = str(syntax)
+    meta = dataset.file_meta
     require_whole_pixel_data(dataset, pixel_data)
     frames = native_frame_layout(pixel_data, dataset, syntax)
     encapsulated = encapsulated_layout(pixel_data, dataset, syntax)
@@ -149,9 +151,16 @@ def _parsed(dataset: FileDataset, body: IO[bytes], body_size: int, start: int, s
 
 
 def max_inflated_bytes() -> int:
-    """DICOM_MAX_INFLATED_BYTES, else the default (also for a value that is not a positive whole number)."""
-    configured = whole_number(os.environ.get("DICOM_MAX_INFLATED_BYTES", "").strip(), max_digits=15)
-    return configured or DEFAULT_MAX_INFLATED_BYTES
+    return _setting("DICOM_MAX_INFLATED_BYTES", DEFAULT_MAX_INFLATED_BYTES)
+
+
+def max_elements() -> int:
+    return _setting("DICOM_MAX_ELEMENTS", DEFAULT_MAX_ELEMENTS)
+
+
+def _setting(name: str, default: int) -> int:
+    """A limit from the environment; the default also for a value that is not a positive whole number."""
+    return whole_number(os.environ.get(name, "").strip(), max_digits=15) or default
 
 
 def file_meta_end(file: IO[bytes]) -> tuple[int, str]:
@@ -214,7 +223,7 @@ def _before(last: int) -> Callable[[BaseTag, str | None, int], bool]:
     return stop_when
 
 
-def _read_inflated(file: IO[bytes], meta_end: int, body: IO[bytes]) -> FileDataset:
+def _read_inflated(file: IO[bytes], body: IO[bytes]) -> FileDataset:
     """The header of an inflated data set, as pydicom's dcmread would read it (values over 4 KiB deferred)."""
     file.seek(PREAMBLE_LENGTH + 4)
     meta = FileMetaDataset(read_dataset(file, False, True, stop_when=_before(0x0002FFFF), defer_size=4096))

@@ -129,15 +129,30 @@ def test_a_codestream_larger_than_rows_and_columns_is_refused_with_43264(
     assert f"codestream of {real[0]} rows x {real[1]} columns" in comment
 
 
-MAX_INFLATED = 1024 * 1024
+MAX_INFLATED, MAX_ELEMENTS = 1024 * 1024, 1000
 
 
 @pytest.fixture(scope="module")
-def capped_service(azurite: Azurite) -> Iterator[LocalHost]:
-    """Its own host, so its peak memory (VmHWM) is that of these requests and the inflate cap is small."""
-    host = LocalHost(azurite.connection_string, DICOM_MAX_INFLATED_BYTES=str(MAX_INFLATED))
+def limited_service(azurite: Azurite) -> Iterator[LocalHost]:
+    """Its own host, so its peak memory (VmHWM) is that of these requests, with small limits."""
+    host = LocalHost(
+        azurite.connection_string, DICOM_MAX_INFLATED_BYTES=str(MAX_INFLATED), DICOM_MAX_ELEMENTS=str(MAX_ELEMENTS)
+    )
     yield host
     host.stop()
+
+
+def test_a_header_with_more_elements_than_the_limit_is_refused_with_272(
+    client: httpx.Client, limited_service: LocalHost
+) -> None:
+    """pydicom would hold each of them in memory (about 1 KiB apiece with its DICOM JSON)."""
+    dataset = pydicom.dcmread(io.BytesIO(make_instance()))
+    dataset.ReferencedImageSequence = [pydicom.Dataset() for _ in range(MAX_ELEMENTS)]
+    for number, item in enumerate(dataset.ReferencedImageSequence):
+        item.ReferencedSOPInstanceUID = f"1.2.3.{number}"
+    reason, comment = refused(client, f"{limited_service.url}/v2", saved(dataset))
+    assert reason == PROCESSING_FAILURE
+    assert "more than 1,000 elements and items" in comment and "DICOM_MAX_ELEMENTS" in comment
 
 
 def deflate_bomb(zeros: int) -> bytes:
@@ -162,20 +177,20 @@ def deflate_bomb(zeros: int) -> bytes:
 
 
 def test_a_deflated_data_set_inflating_past_the_cap_is_refused_with_272(
-    client: httpx.Client, capped_service: LocalHost
+    client: httpx.Client, limited_service: LocalHost
 ) -> None:
-    reason, comment = refused(client, f"{capped_service.url}/v2", deflate_bomb(4 * MAX_INFLATED))
+    reason, comment = refused(client, f"{limited_service.url}/v2", deflate_bomb(4 * MAX_INFLATED))
     assert reason == PROCESSING_FAILURE
     assert "inflates to more than 1,048,576 bytes" in comment and "DICOM_MAX_INFLATED_BYTES" in comment
 
 
 def test_a_deflate_bomb_is_refused_without_growing_the_service_memory(
-    client: httpx.Client, capped_service: LocalHost
+    client: httpx.Client, limited_service: LocalHost
 ) -> None:
     """256 MiB of zeros in 256 KiB: the service inflates at most the cap, in 1 MiB steps, and never whole."""
     bomb = deflate_bomb(256 * 1024 * 1024)
     assert len(bomb) < 300 * 1024
-    before = memory_kib(capped_service.process.pid)["VmRSS"]
-    assert store(client, f"{capped_service.url}/v2/studies", [bomb]).status_code == 409
-    growth_mib = (memory_kib(capped_service.process.pid)["VmHWM"] - before) / 1024
+    before = memory_kib(limited_service.process.pid)["VmRSS"]
+    assert store(client, f"{limited_service.url}/v2/studies", [bomb]).status_code == 409
+    growth_mib = (memory_kib(limited_service.process.pid)["VmHWM"] - before) / 1024
     assert growth_mib < 64
