@@ -1,10 +1,11 @@
 // The DICOMweb archive: a Python Function App on Flex Consumption, its DICOM data in a storage account of
-// its own (versioned, soft-deleted), monitoring, and one user-assigned identity. No keys anywhere.
+// its own (versioned, soft-deleted, erased on a stated schedule), monitoring with the audit log, and one
+// user-assigned identity. No keys anywhere. Optionally private: VNet integration and private endpoints.
 targetScope = 'resourceGroup'
 
-@description('Short prefix for resource names (3-11 lowercase letters or digits).')
-@minLength(3)
-@maxLength(11)
+@description('Any name for this deployment, e.g. the azd environment name `dicomweb-prod`. Resource names keep its first 8 lowercase letters and digits and add a hash of the resource group and the whole name, so every name gives valid, distinct resource names.')
+@minLength(1)
+@maxLength(64)
 param namePrefix string
 
 @description('Azure region.')
@@ -16,16 +17,41 @@ param apiClientId string
 @description('Origins allowed to call the API from a browser (e.g. an OHIF viewer). Empty: none.')
 param corsAllowedOrigins array = []
 
-@description('Days a deleted or overwritten DICOM blob can be recovered.')
-@minValue(1)
+@description('Erasure: a deleted DICOM blob is gone for good at most this many days after the DELETE, plus up to 2 days for the daily lifecycle run. Half of it (rounded down) it stays a previous version, the rest it stays soft-deleted and recoverable.')
+@minValue(2)
 @maxValue(365)
-param softDeleteDays int = 30
+param erasureDays int = 14
+
+@description('Largest request body, in bytes, that the Functions host lets through and the service accepts (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT and DICOM_MAX_REQUEST_BYTES). Default: 2 GiB of DICOM plus 64 MiB for multipart framing.')
+@minValue(1048576)
+param maxRequestBytes int = 2214592512
+
+@description('Days the audit events (and every other log line, in the AppTraces table) are kept; the first 90 can be queried interactively, the rest are kept in long-term retention.')
+@minValue(90)
+@maxValue(4383)
+param auditRetentionDays int = 365
+
+@description('Send the function app outbound traffic through a new virtual network (VNet integration).')
+param vnetIntegration bool = false
+
+@description('Reach both storage accounts only through private endpoints (blob, table, queue) in that virtual network, with public network access disabled. Turns VNet integration on.')
+param storagePrivateEndpoints bool = false
+
+@description('Address space of the virtual network (a /16 or larger: its first two /24 subnets are used).')
+param vnetAddressPrefix string = '10.40.0.0/16'
 
 @description('Tags for azd (which resources belong to which service).')
 param environmentName string = namePrefix
 
+// Resource names from any name: lowercase letters and digits only, at most 8, then 13 characters of hash, so a
+// storage account name ('<8>dcm<13>') is at most 24 lowercase letters and digits.
+var nameCharacters = 'abcdefghijklmnopqrstuvwxyz0123456789'
+var loweredName = toLower(namePrefix)
+var keptCharacters = join(filter(map(range(0, length(loweredName)), i => substring(loweredName, i, 1)), c => contains(nameCharacters, c)), '')
+var shortName = take(empty(keptCharacters) ? 'dicom' : keptCharacters, 8)
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var tags = { 'azd-env-name': environmentName, application: 'dicomweb' }
+var networked = vnetIntegration || storagePrivateEndpoints
 
 // Built-in role definition ids.
 var roles = {
@@ -37,7 +63,7 @@ var roles = {
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: '${namePrefix}-id-${suffix}'
+  name: '${shortName}-id-${suffix}'
   location: location
   tags: tags
 }
@@ -45,28 +71,43 @@ resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
   params: {
-    name: '${namePrefix}-${suffix}'
+    name: '${shortName}-${suffix}'
     location: location
     tags: tags
     publisherPrincipalId: identity.properties.principalId
     metricsPublisherRoleId: roles.monitoringMetricsPublisher
+    auditRetentionDays: auditRetentionDays
+  }
+}
+
+module network 'modules/network.bicep' = if (networked) {
+  name: 'network'
+  params: {
+    name: '${shortName}-net-${suffix}'
+    location: location
+    tags: tags
+    addressPrefix: vnetAddressPrefix
+    privateDnsZones: storagePrivateEndpoints
   }
 }
 
 // DICOM data: blobs (instances and their metadata) and the index tables. Versioning and soft delete let an
-// operator undo a bad delete or upsert.
+// operator undo a bad delete or upsert for a while; the lifecycle policy then erases it (erasureDays).
 module dataStorage 'modules/storage.bicep' = {
   name: 'data-storage'
   params: {
-    name: take('${namePrefix}dcm${suffix}', 24)
+    name: '${shortName}dcm${suffix}'
     location: location
     tags: tags
     protectBlobs: true
-    softDeleteDays: softDeleteDays
+    previousVersionDays: erasureDays / 2
+    softDeleteDays: erasureDays - erasureDays / 2
     containers: ['dicom']
     tables: ['dicomstudies', 'dicomlookup', 'dicomjournal']
     principalId: identity.properties.principalId
     roleIds: [roles.blobDataContributor, roles.tableDataContributor]
+    privateEndpointSubnetId: storagePrivateEndpoints ? network.outputs.endpointSubnetId : ''
+    privateEndpointServices: ['blob', 'table']
   }
 }
 
@@ -75,22 +116,25 @@ module dataStorage 'modules/storage.bicep' = {
 module hostStorage 'modules/storage.bicep' = {
   name: 'host-storage'
   params: {
-    name: take('${namePrefix}fn${suffix}', 24)
+    name: '${shortName}fn${suffix}'
     location: location
     tags: tags
     protectBlobs: false
+    previousVersionDays: 0
     softDeleteDays: 7
     containers: ['deployment-package']
     tables: []
     principalId: identity.properties.principalId
     roleIds: [roles.blobDataOwner, roles.queueDataContributor, roles.tableDataContributor]
+    privateEndpointSubnetId: storagePrivateEndpoints ? network.outputs.endpointSubnetId : ''
+    privateEndpointServices: ['blob', 'queue', 'table']
   }
 }
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'function-app'
   params: {
-    name: '${namePrefix}-api-${suffix}'
+    name: '${shortName}-api-${suffix}'
     location: location
     tags: union(tags, { 'azd-service-name': 'api' })
     identityId: identity.id
@@ -101,6 +145,8 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     apiClientId: apiClientId
     corsAllowedOrigins: corsAllowedOrigins
+    maxRequestBytes: maxRequestBytes
+    subnetId: networked ? network.outputs.appSubnetId : ''
   }
 }
 
@@ -108,3 +154,4 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output DICOMWEB_URL string = '${functionApp.outputs.url}/v2'
 output DICOM_STORAGE_ACCOUNT_NAME string = dataStorage.outputs.name
 output AZURE_TENANT_ID string = tenant().tenantId
+output DICOM_ERASURE_DAYS int = erasureDays

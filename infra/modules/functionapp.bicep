@@ -10,6 +10,10 @@ param dataStorageName string
 param appInsightsName string
 param apiClientId string
 param corsAllowedOrigins array
+@description('Largest request body in bytes, for the Functions host and the service alike, so the two limits agree.')
+param maxRequestBytes int
+@description('Subnet (delegated to Microsoft.App/environments) for VNet integration; empty: none.')
+param subnetId string = ''
 
 // Read here rather than passed as an output. The connection string only names the ingestion endpoint:
 // local auth is disabled, so telemetry is accepted only with the identity's Entra token.
@@ -38,6 +42,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -49,6 +54,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+        // Telemetry once: the app's own OpenTelemetry pipeline (shared/telemetry.py, with its redaction) sends the
+        // worker's logs and traces; this tells the host (host.json telemetryMode OpenTelemetry) not to forward them
+        // a second time. PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY stays unset: it would start a second pipeline.
+        { name: 'PYTHON_ENABLE_OPENTELEMETRY', value: 'true' }
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
         { name: 'PYTHON_ENABLE_INIT_INDEXING', value: '1' }
         { name: 'DICOM_STORAGE_ACCOUNT_NAME', value: dataStorageName }
@@ -57,6 +66,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'DICOM_AUTH_ENABLED', value: 'true' }
         { name: 'DICOM_AUTH_TENANT_ID', value: tenant().tenantId }
         { name: 'DICOM_AUTH_AUDIENCE', value: 'api://${apiClientId},${apiClientId}' }
+        // The host refuses bodies over 100 MB unless told otherwise; the service enforces the same limit itself.
+        { name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT', value: string(maxRequestBytes) }
+        { name: 'DICOM_MAX_REQUEST_BYTES', value: string(maxRequestBytes) }
       ]
     }
     functionAppConfig: {

@@ -1,9 +1,12 @@
 // Log Analytics and workspace-based Application Insights that accepts only Entra-authenticated telemetry.
+// The app's logs, audit events included (logger `dicomweb.audit`), land in the workspace's AppTraces table.
 param name string
 param location string
 param tags object
 param publisherPrincipalId string
 param metricsPublisherRoleId string
+@description('Days AppTraces (where the audit events are) is kept in all; the first 90 interactively.')
+param auditRetentionDays int
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: 'log-${name}'
@@ -12,6 +15,16 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   properties: {
     sku: { name: 'PerGB2018' }
     retentionInDays: 30
+  }
+}
+
+// The audit log outlives the workspace default: who stored, searched, retrieved or deleted what, and when.
+resource auditTable 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = {
+  parent: workspace
+  name: 'AppTraces'
+  properties: {
+    retentionInDays: 90
+    totalRetentionInDays: auditRetentionDays
   }
 }
 
