@@ -204,9 +204,22 @@ class IdleTimeoutProtocol(H11Protocol):
 
     def _expire(self) -> None:
         self._idle = None
-        if self._waiting_on_client():
-            logging.getLogger(__name__).warning("closed a connection idle for %s s", self.idle_timeout)
-            self.transport.close()
+        if not self._waiting_on_client():
+            return
+        logging.getLogger(__name__).warning("closed a connection idle for %s s", self.idle_timeout)
+        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state is h11.SEND_RESPONSE:
+            self.transport.write(self._request_timeout())
+        self.transport.close()
+
+    def _request_timeout(self) -> bytes:
+        """408 for a request whose body stalled (a connection with no request in progress just closes)."""
+        detail = (
+            f"No part of the request body arrived for {self.idle_timeout:g} s (DICOM_IDLE_TIMEOUT_SECONDS), so the "
+            "request was abandoned. Send the body without pauses, then retry."
+        )
+        response = DicomWebError(408, detail, {"Connection": "close", "Cache-Control": "no-store"}).to_response()
+        head = "HTTP/1.1 408 Request Timeout\r\n" + "".join(f"{k}: {v}\r\n" for k, v in response.headers.items())
+        return (head + "\r\n").encode("latin-1") + response.body
 
 
 def idle_timeout_protocol() -> type[IdleTimeoutProtocol]:

@@ -6,6 +6,7 @@ with a socket timeout far above one second as the upper bound, so no test sleeps
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 
@@ -68,9 +69,19 @@ def test_a_request_that_announces_a_terabyte_and_sends_nothing_is_closed(impatie
     read_until_closed(connection)
 
 
-def test_a_body_that_stops_half_way_is_closed(impatient_service: LocalHost) -> None:
-    part = make_instance()
-    body = b"--b\r\nContent-Type: application/dicom\r\n\r\n" + part + b"\r\n--b--\r\n"
-    connection = connect(impatient_service)
+def half_a_body(service: LocalHost) -> socket.socket:
+    """A connection whose STOW request sent half its body, then stalls."""
+    body = b"--b\r\nContent-Type: application/dicom\r\n\r\n" + make_instance() + b"\r\n--b--\r\n"
+    connection = connect(service)
     connection.sendall(stow_headers(len(body)) + body[: len(body) // 2])
-    read_until_closed(connection)
+    return connection
+
+
+def test_a_body_that_stops_half_way_is_closed(impatient_service: LocalHost) -> None:
+    read_until_closed(half_a_body(impatient_service))
+
+
+def test_a_stalled_body_is_answered_408_naming_the_setting(impatient_service: LocalHost) -> None:
+    head, _, body = read_until_closed(half_a_body(impatient_service)).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"content-type: application/problem+json" in head.lower()
+    assert json.loads(body)["status"] == 408 and "DICOM_IDLE_TIMEOUT_SECONDS" in json.loads(body)["detail"]
