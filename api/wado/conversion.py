@@ -16,7 +16,7 @@ from dicom.errors import Missing
 from dicom.pixels.transcode import SEQUENCE_DELIMITER, encode_frame_jp2, fragment_item, reencoded_header, transcode
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL
 
-from .stored_frames import LITTLE_ENDIAN_NATIVE, native_frames, pixel_value_length
+from .stored_frames import LITTLE_ENDIAN_NATIVE, native_frames, pixel_value_length, require_stored_whole
 
 
 @dataclass
@@ -48,6 +48,7 @@ async def open_instance(storage: Storage, record: InstanceRecord, syntax: str) -
 async def _open_converted(storage: Storage, record: InstanceRecord, syntax: str) -> Opened | None:
     """The instance converted while it streams, in memory of one frame; None where store time did not locate
     its frames or something follows its pixel data (then it is converted in memory)."""
+    require_stored_whole(record)
     layout = record.frames
     if syntax == EXPLICIT_VR_LITTLE_ENDIAN and layout is not None and record.transfer_syntax in LITTLE_ENDIAN_NATIVE:
         # Implicit VR: only the header changes; the pixel bytes stream as stored.

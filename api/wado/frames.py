@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from pydicom.datadict import tag_for_keyword
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from archive.clients import Storage, get_storage, start_counting_bytes
-from archive.instance_files import read_file, read_metadata, read_range, read_ranges
+from archive.instance_files import read_file, read_metadata
 from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide, Invalid
 from dicom.layout import PIXEL_MODULE, require_frames
 from dicom.pixels.transcode import can_transcode, decode_frame, encode_frame_jp2, frames_of
 from dicom.values import first_text, whole_number
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL
+from dicomweb_wire.multipart import closing, new_boundary, part_head, related_content_type
 from shared.auth import Access, requires
-from shared.multipart import multipart_response
 from shared.negotiation import JP2, OCTET_STREAM, Choice, frame_format
 
 from .records import find_instance
-from .stored_frames import little_endian, ranged_native
+from .stored_frames import little_endian, ranged_native, read_frame, require_stored_whole
 
 JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
 MAX_FRAMES = 256  # frames one request may ask for
@@ -60,37 +61,78 @@ async def frames(request: Request, api_version: str, study: str, series: str, in
             f"Frames of this instance (stored as {record.transfer_syntax}) are available with transfer-syntax=* "
             "(as stored) or 1.2.840.10008.1.2.1 (decoded)."
         )
-    layout, fragments = record.frames, record.encapsulated
     require_frames(numbers, record.frame_count)
     decoded = choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN
-    if layout is not None and (not decoded or ranged_native(record)):
-        syntax = EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
-        contents: list[bytes] = list(
-            await asyncio.gather(*(read_range(storage, record, *layout.byte_range(n)) for n in numbers))
-        )
-        if decoded:
-            contents = [little_endian(record, content) for content in contents]
-    elif fragments is not None:  # compressed: each frame is one or a few ranged reads of its fragments
-        raw = list(await asyncio.gather(*(read_ranges(storage, record, fragments.frames[n - 1]) for n in numbers)))
-        syntax = EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
-        if decoded:
-            pixel, stored = fragments.pixel_module, record.transfer_syntax
-            contents = await asyncio.to_thread(lambda: [decode_frame(f, stored, pixel) for f in raw])
-        else:
-            contents = raw
-    else:  # no recorded layout (deflated, 1-bit big endian, or fragments not told apart)
-        data = await read_file(storage, record)
-        contents, syntax = await asyncio.to_thread(
-            frames_of, data, numbers, choice.transfer_syntax if decoded else None
-        )
+    contents, syntax = await _frame_contents(storage, record, numbers, decoded)
     if encode_jp2:
-        module = fragments.pixel_module if fragments else await _pixel_module(storage, record)
-        contents = await asyncio.to_thread(lambda: [encode_frame_jp2(c, module) for c in contents])
+        module = record.encapsulated.pixel_module if record.encapsulated else await _pixel_module(storage, record)
+        contents = _each_in_thread(contents, lambda frame: encode_frame_jp2(frame, module))
     part_type = JP2 if choice.part_type == JP2 else f"{OCTET_STREAM}; transfer-syntax={syntax}"
-    headers = {"X-Storage-Bytes-Read": str(counter[0])}
+    # The first frame is read (and checked, and decoded) before the response starts, so a frame that cannot
+    # be served answers 406; later ones follow one at a time, and a failure among them ends the response
+    # without its closing boundary rather than sending a short frame as if whole.
+    first = await anext(contents)
+    headers = {"X-Storage-Bytes-Read": str(counter[0])}  # before the response starts: the first frame's
     if not choice.multipart:
-        return Response(contents[0], media_type=part_type, headers=headers)
-    return multipart_response(contents, part_type, headers)
+        return Response(first, media_type=part_type, headers=headers)
+    boundary = new_boundary()
+    return StreamingResponse(
+        _parts(first, contents, boundary, part_type),
+        media_type=related_content_type(part_type.split(";")[0], boundary),
+        headers=headers,
+    )
+
+
+async def _frame_contents(
+    storage: Storage, record: InstanceRecord, numbers: list[int], decoded: bool
+) -> tuple[AsyncIterator[bytes], str]:
+    """The frames asked for, one at a time (as stored, or decoded to native little endian), and their syntax."""
+    layout, fragments = record.frames, record.encapsulated
+    require_stored_whole(record)
+    if layout is not None and (not decoded or ranged_native(record)):
+
+        async def stored() -> AsyncIterator[bytes]:
+            for number in numbers:
+                frame = await read_frame(storage, record, number)
+                yield little_endian(record, frame) if decoded else frame
+
+        return stored(), EXPLICIT_VR_LITTLE_ENDIAN if decoded else record.transfer_syntax
+    if fragments is not None:  # compressed: each frame is one or a few ranged reads of its fragments
+        module, syntax = fragments.pixel_module, record.transfer_syntax
+
+        async def compressed() -> AsyncIterator[bytes]:
+            for number in numbers:
+                raw = await read_frame(storage, record, number)
+                yield await asyncio.to_thread(decode_frame, raw, syntax, module, number) if decoded else raw
+
+        return compressed(), EXPLICIT_VR_LITTLE_ENDIAN if decoded else syntax
+    # no recorded layout (deflated, 1-bit big endian, or fragments not told apart): the file, checked whole
+    data = await read_file(storage, record)
+    frames, syntax = await asyncio.to_thread(frames_of, data, numbers, EXPLICIT_VR_LITTLE_ENDIAN if decoded else None)
+    return _each_in_thread(frames, lambda frame: frame), syntax
+
+
+async def _each_in_thread(
+    frames: Iterator[bytes] | AsyncIterator[bytes], work: Callable[[bytes], bytes]
+) -> AsyncIterator[bytes]:
+    """Each frame through `work` (decoding, encoding) off the event loop, one at a time."""
+    if isinstance(frames, AsyncIterator):
+        async for frame in frames:
+            yield await asyncio.to_thread(work, frame)
+        return
+    while (frame := await asyncio.to_thread(next, frames, None)) is not None:
+        yield await asyncio.to_thread(work, frame)
+
+
+async def _parts(first: bytes, rest: AsyncIterator[bytes], boundary: str, part_type: str) -> AsyncIterator[bytes]:
+    yield part_head(boundary, [("Content-Type", part_type)])
+    yield first
+    yield b"\r\n"
+    async for content in rest:
+        yield part_head(boundary, [("Content-Type", part_type)])
+        yield content
+        yield b"\r\n"
+    yield closing(boundary)
 
 
 async def _pixel_module(storage: Storage, record: InstanceRecord) -> dict[str, object]:

@@ -18,7 +18,7 @@ from shared.negotiation import render_request
 
 from .frames import parse_frame_list
 from .records import find_instance, find_instances
-from .stored_frames import header_and_frame
+from .stored_frames import header_and_frame, require_stored_whole
 
 
 @requires(Access.READ)
@@ -54,6 +54,7 @@ async def _rendered_response(
     """The header and the one frame, where store time located the frames; else the whole file."""
     counter = start_counting_bytes()
     require_frames([frame], record.frame_count)
+    require_stored_whole(record)
     located = await header_and_frame(storage, record, frame)
     if located is not None:
         image = await asyncio.to_thread(render_frame, *located, frame, asked, max_size)

@@ -10,9 +10,13 @@ import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from azure.core.exceptions import HttpResponseError
+
 from archive.clients import Storage
 from archive.instance_files import read_range, read_ranges
 from archive.rows import InstanceRecord
+from dicom.errors import CannotProvide
+from dicom.pixels.limits import DAMAGED, require_native_length, require_whole
 from dicom.pixels.transcode import can_transcode, decode_described_frame, decode_frame, little_endian_words
 from dicom.values import first_text
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN
@@ -20,7 +24,8 @@ from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN
 # Uncompressed syntaxes whose bytes are Explicit VR Little Endian's as they are, for pixel data.
 LITTLE_ENDIAN_NATIVE = {"1.2.840.10008.1.2", EXPLICIT_VR_LITTLE_ENDIAN}
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
-WORD_BITS = {8, 16, 32, 64}  # big-endian samples of these sizes are swapped to little endian word by word
+WORD_BITS = {8, 16, 32, 64}
+RANGE_NOT_SATISFIABLE = 416  # big-endian samples of these sizes are swapped to little endian word by word
 
 
 @dataclass
@@ -35,6 +40,7 @@ class NativeFrames:
 
 
 async def native_frames(storage: Storage, record: InstanceRecord) -> NativeFrames | None:
+    require_stored_whole(record)
     layout, fragments = record.frames, record.encapsulated
     native = layout is not None and ranged_native(record)
     if not native:
@@ -48,22 +54,24 @@ async def native_frames(storage: Storage, record: InstanceRecord) -> NativeFrame
         return None
     header, first = located
     if layout is not None and native:
-        if pixel_value_length(record, header) is None:
+        length = pixel_value_length(record, header)
+        if length is None:
             return None
+        require_native_length(length, layout.length * layout.count)
 
         async def stored() -> AsyncIterator[bytes]:
             for number in range(2, layout.count + 1):
-                yield little_endian(record, await read_range(storage, record, *layout.byte_range(number)))
+                yield little_endian(record, await read_frame(storage, record, number))
 
         return NativeFrames(header, layout.count, little_endian(record, first), None, stored())
     assert fragments is not None
     syntax, module = record.transfer_syntax, fragments.pixel_module
-    first, description = await asyncio.to_thread(decode_described_frame, first, syntax, module)
+    first, description = await asyncio.to_thread(decode_described_frame, first, syntax, module, 1)
 
     async def decoded() -> AsyncIterator[bytes]:
-        for ranges in fragments.frames[1:]:
-            raw = await read_ranges(storage, record, ranges)
-            yield await asyncio.to_thread(decode_frame, raw, syntax, module)
+        for number in range(2, len(fragments.frames) + 1):
+            raw = await read_frame(storage, record, number)
+            yield await asyncio.to_thread(decode_frame, raw, syntax, module, number)
 
     return NativeFrames(header, len(fragments.frames), first, description, decoded())
 
@@ -95,12 +103,52 @@ def little_endian(record: InstanceRecord, pixels: bytes) -> bytes:
 async def header_and_frame(storage: Storage, record: InstanceRecord, frame: int) -> tuple[bytes, bytes] | None:
     """The file up to its pixel data and one frame as stored, read concurrently; None where store time did not
     locate the frames (deflated, unrecognised fragments)."""
+    first = frame_ranges(record, 1)
+    if first is None:
+        return None
+    header_end = first[0][0]  # where the first frame's bytes begin
+    header, frame_data = await asyncio.gather(
+        read_range(storage, record, 0, header_end), read_frame(storage, record, frame)
+    )
+    return header, frame_data
+
+
+def frame_ranges(record: InstanceRecord, frame: int) -> list[tuple[int, int]] | None:
+    """Where a frame's bytes lie in the stored file (its fragments, if compressed); None where not located."""
     layout, fragments = record.frames, record.encapsulated
     if layout is not None and ranged_native(record):
-        header_end, frame_read = layout.offset, read_range(storage, record, *layout.byte_range(frame))
+        return [layout.byte_range(frame)]
+    if fragments is not None:
+        return fragments.frames[frame - 1]
+    return None
+
+
+def require_stored_whole(record: InstanceRecord) -> None:
+    """Every located frame lies inside the stored file: a file stored cut short is refused before a byte is sent."""
+    layout, fragments = record.frames, record.encapsulated
+    if layout is not None and ranged_native(record):
+        ends = [layout.offset + layout.length * layout.count]
     elif fragments is not None:
-        header_end, frame_read = fragments.frames[0][0][0], read_ranges(storage, record, fragments.frames[frame - 1])
+        ends = [offset + length for ranges in fragments.frames for offset, length in ranges]
     else:
-        return None
-    header, frame_data = await asyncio.gather(read_range(storage, record, 0, header_end), frame_read)
-    return header, frame_data
+        return
+    if max(ends) > record.size:
+        raise CannotProvide(
+            f"The stored file ends at byte {record.size}, before its pixel data does (byte {max(ends)}): it was "
+            f"stored cut short and its frames cannot be served whole. {DAMAGED}"
+        )
+
+
+async def read_frame(storage: Storage, record: InstanceRecord, frame: int) -> bytes:
+    """One located frame as stored, refused if the stored file does not hold all of it."""
+    ranges = frame_ranges(record, frame)
+    assert ranges is not None
+    expected = sum(length for _, length in ranges)
+    try:
+        data = await read_ranges(storage, record, ranges)
+    except HttpResponseError as error:
+        if error.status_code != RANGE_NOT_SATISFIABLE:
+            raise
+        data = b""  # the file ends before this frame begins
+    require_whole(data, expected, frame)
+    return data

@@ -7,17 +7,29 @@ inverted. Colour: YBR is converted to RGB, palette colour through its LUT.
 from __future__ import annotations
 
 import io
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import pydicom
 from PIL import Image
 from pydicom import Dataset
-from pydicom.encaps import encapsulate
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
 
-from ..errors import CannotProvide
-from ..layout import require_frames
+from ..errors import ArchiveError, CannotProvide
+from ..layout import pixel_module, require_frames
+from .inflate import inflated
+from .limits import (
+    declared_length,
+    decoding,
+    native_frame_length,
+    require_codestream_fits,
+    require_decodable,
+    require_native_length,
+    require_whole,
+)
+from .reduced import reduced_pixels
 
 JPEG, PNG = "image/jpeg", "image/png"
 THUMBNAIL_SIZE = 128
@@ -30,14 +42,29 @@ class RenderRequest:
 
 
 def render(data: bytes, frame: int, request: RenderRequest, max_size: int | None = None) -> bytes:
-    """Render from the whole file: for layouts whose frames were not located at store time."""
-    dataset = pydicom.dcmread(io.BytesIO(data))
+    """Render from the whole file: for layouts whose frames were not located at store time (deflated files
+    are inflated in bounded steps first)."""
+    with decoding():
+        dataset = pydicom.dcmread(io.BytesIO(inflated(data)))
     if "PixelData" not in dataset:
         raise CannotProvide("This instance has no pixel data to render.")
     count = int(dataset.get("NumberOfFrames") or 1)
     require_frames([frame], count)
-    pixels = pixel_array(dataset, index=frame - 1 if count > 1 else None)
-    return _encode(_displayable(pixels, dataset, frame - 1), request, max_size)
+    if dataset.file_meta.TransferSyntaxUID.is_encapsulated:
+        with decoding(frame):
+            frame_data = next(
+                itertools.islice(generate_frames(dataset.PixelData, number_of_frames=count), frame - 1, None)
+            )
+        return _render_one(dataset, frame_data, frame, request, max_size)
+    length = _frame_length(dataset)
+    bits = length * 8 if int(dataset.BitsAllocated) % 8 == 0 else None  # 1-bit frames share bytes
+    require_native_length(len(dataset.PixelData), (length * 8 * count + 7) // 8 if bits else _packed(dataset, count))
+    if bits is None and count > 1:
+        require_decodable(int(dataset.Rows), int(dataset.Columns), int(dataset.get("SamplesPerPixel") or 1))
+        with decoding(frame):
+            pixels = pixel_array(dataset, index=frame - 1)
+        return _encode(_displayable(pixels, dataset, frame - 1), request, max_size)
+    return _render_one(dataset, dataset.PixelData[(frame - 1) * length : frame * length], frame, request, max_size)
 
 
 def render_frame(header: bytes, frame_data: bytes, frame: int, request: RenderRequest, max_size: int | None) -> bytes:
@@ -47,14 +74,58 @@ def render_frame(header: bytes, frame_data: bytes, frame: int, request: RenderRe
     the instance becomes one frame long, so memory follows the frame's size, not the file's.
     """
     dataset = pydicom.dcmread(io.BytesIO(header), stop_before_pixels=True)
+    syntax = dataset.file_meta.TransferSyntaxUID
+    if not syntax.is_encapsulated:
+        count = int(dataset.get("NumberOfFrames") or 1)
+        length = _frame_length(dataset)
+        require_native_length(declared_length(header, not syntax.is_little_endian), length * count)
+        require_whole(frame_data, length, frame)
+    return _render_one(dataset, frame_data, frame, request, max_size)
+
+
+def _render_one(dataset: Dataset, frame_data: bytes, frame: int, request: RenderRequest, max_size: int | None) -> bytes:
+    """One frame's bytes, checked, decoded (at reduced resolution for thumbnails where the codec can) and
+    encoded; `dataset` is the instance's, its Pixel Data replaced by the frame."""
+    module = pixel_module(dataset)
+    rows, columns = int(dataset.Rows), int(dataset.Columns)
+    syntax = dataset.file_meta.TransferSyntaxUID
+    pixels = None
     dataset.NumberOfFrames = 1
-    if dataset.file_meta.TransferSyntaxUID.is_encapsulated:
+    if syntax.is_encapsulated:
+        require_codestream_fits(syntax, frame_data, rows, columns, frame)
+        if max_size:
+            pixels = _reduced(frame_data, syntax, module, max_size)
         dataset.PixelData = encapsulate([frame_data])
         dataset["PixelData"].VR = "OB"
     else:
         dataset.PixelData = frame_data
         dataset["PixelData"].VR = "OB" if int(dataset.BitsAllocated) <= 8 else "OW"
-    return _encode(_displayable(pixel_array(dataset), dataset, frame - 1), request, max_size)
+    if pixels is None:
+        require_decodable(rows, columns, int(dataset.get("SamplesPerPixel") or 1))
+        with decoding(frame):
+            pixels = pixel_array(dataset)
+    return _encode(_displayable(pixels, dataset, frame - 1), request, max_size)
+
+
+def _reduced(frame_data: bytes, syntax: str, module: dict[str, object], max_size: int) -> np.ndarray | None:
+    """Reduced-resolution pixels, or None to decode at full size (also when the codec refuses to reduce)."""
+    try:
+        return reduced_pixels(frame_data, syntax, module, max_size)
+    except ArchiveError:
+        raise
+    except Exception:  # e.g. a tile asking fewer levels than its header: decode in full, capped
+        return None
+
+
+def _frame_length(dataset: Dataset) -> int:
+    rows, columns = int(dataset.Rows), int(dataset.Columns)
+    return native_frame_length(rows, columns, int(dataset.get("SamplesPerPixel") or 1), int(dataset.BitsAllocated))
+
+
+def _packed(dataset: Dataset, count: int) -> int:
+    """Bytes of `count` frames of 1-bit samples, packed across frame boundaries."""
+    bits = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel") or 1)
+    return (bits * int(dataset.BitsAllocated) * count + 7) // 8
 
 
 def _encode(pixels: np.ndarray, request: RenderRequest, max_size: int | None) -> bytes:
@@ -69,23 +140,40 @@ def _encode(pixels: np.ndarray, request: RenderRequest, max_size: int | None) ->
     return output.getvalue()
 
 
+STRIP_VALUES = 1 << 20  # grey values scaled per step, so the floating-point copies stay a few MiB
+
+
 def _displayable(pixels: np.ndarray, dataset: Dataset, index: int) -> np.ndarray:
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     if photometric == "PALETTE COLOR":
         return _to_uint8(apply_color_lut(pixels, dataset))
     if pixels.ndim == 3:  # RGB (pydicom already converted YBR to RGB)
         return _to_uint8(pixels)
-    values = apply_modality_lut(pixels, dataset).astype(np.float64)
+    step = max(1, STRIP_VALUES // max(1, pixels.shape[-1]))
+    strips = [slice(start, start + step) for start in range(0, pixels.shape[0], step)]
     center, width = _window(dataset, index)
     if center is not None and width is not None and width >= 1:
-        # PS3.3 C.11.2.1.2.1, linear
-        scaled = ((values - (center - 0.5)) / (width - 1) + 0.5) * 255
+
+        def scaled(part: np.ndarray) -> np.ndarray:  # PS3.3 C.11.2.1.2.1, linear
+            values = apply_modality_lut(part, dataset).astype(np.float64)
+            return ((values - (center - 0.5)) / (width - 1) + 0.5) * 255
     else:
-        if "VOILUTSequence" in dataset:
-            values = apply_voi_lut(pixels, dataset, index=index).astype(np.float64)
-        low, high = float(values.min()), float(values.max())
-        scaled = (values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)
-    result = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        use_lut = "VOILUTSequence" in dataset
+
+        def values_of(part: np.ndarray) -> np.ndarray:
+            lut = apply_voi_lut(part, dataset, index=index) if use_lut else apply_modality_lut(part, dataset)
+            return lut.astype(np.float64)
+
+        low = min(float(values_of(pixels[strip]).min()) for strip in strips)
+        high = max(float(values_of(pixels[strip]).max()) for strip in strips)
+
+        def scaled(part: np.ndarray) -> np.ndarray:
+            values = values_of(part)
+            return (values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)
+
+    result = np.empty(pixels.shape, np.uint8)
+    for strip in strips:
+        result[strip] = np.clip(np.rint(scaled(pixels[strip])), 0, 255)
     return 255 - result if photometric == "MONOCHROME1" else result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterator
 
 import numpy as np
 import pydicom
@@ -17,7 +18,10 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import get_decoder, get_encoder
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless
 
-from ..layout import pixel_module
+from ..errors import CannotProvide
+from ..layout import pixel_module, require_frames
+from .inflate import inflated
+from .limits import decoding, require_codestream_fits, require_decodable, require_native_length
 
 OUTPUTS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
 INPUTS = frozenset({
@@ -33,17 +37,45 @@ def can_transcode(source: str, target: str) -> bool:
 
 
 def transcode(data: bytes, target: str) -> bytes:
-    """The instance re-encoded in `target`; the preamble stays zero, every non-pixel element is kept."""
-    dataset = pydicom.dcmread(io.BytesIO(data))
-    _to_explicit_little_endian(dataset)
-    if target == JPEG2000Lossless and "PixelData" in dataset:
-        pixels = dataset.pixel_array  # colour interleaved, whatever the planar configuration
-        if int(dataset.get("SamplesPerPixel") or 1) > 1:
-            dataset.PlanarConfiguration = 0  # JPEG 2000 codes interleaved samples (PS3.5 8.2.4)
-        dataset.compress(JPEG2000Lossless, pixels, generate_instance_uid=False)
+    """The instance re-encoded in `target`; the preamble stays zero, every non-pixel element is kept.
+
+    In memory, so what it decodes is capped as a whole (every frame), and deflated files inflate in bounded steps.
+    """
+    with decoding():
+        dataset = pydicom.dcmread(io.BytesIO(inflated(data)))
+    decodes = target == JPEG2000Lossless or UID(dataset.file_meta.TransferSyntaxUID).is_compressed
+    _check_pixels(dataset, whole=decodes)
+    with decoding():
+        _to_explicit_little_endian(dataset)
+        if target == JPEG2000Lossless and "PixelData" in dataset:
+            pixels = dataset.pixel_array  # colour interleaved, whatever the planar configuration
+            if int(dataset.get("SamplesPerPixel") or 1) > 1:
+                dataset.PlanarConfiguration = 0  # JPEG 2000 codes interleaved samples (PS3.5 8.2.4)
+            dataset.compress(JPEG2000Lossless, pixels, generate_instance_uid=False)
     output = io.BytesIO()
     pydicom.dcmwrite(output, dataset, enforce_file_format=True, implicit_vr=False, little_endian=True)
     return output.getvalue()
+
+
+def _check_pixels(dataset: Dataset, whole: bool) -> None:
+    """Native pixel data holds what Rows/Columns/frames declare; compressed frames announce those Rows/Columns;
+    and when the whole instance is to be decoded (`whole`), all its frames together stay under the cap."""
+    if "PixelData" not in dataset:
+        return
+    module = pixel_module(dataset)
+    rows, columns = int(module.get("rows", 0)), int(module.get("columns", 0))  # type: ignore[call-overload]
+    samples, bits = int(module.get("samples_per_pixel", 1)), int(module.get("bits_allocated", 0))  # type: ignore[call-overload]
+    count = int(dataset.get("NumberOfFrames") or 1)
+    syntax = UID(dataset.file_meta.TransferSyntaxUID)
+    if whole:
+        require_decodable(rows, columns, samples, count)
+    if not syntax.is_encapsulated:
+        require_native_length(len(dataset.PixelData), (rows * columns * samples * bits * count + 7) // 8)
+        return
+    with decoding():
+        frames = generate_frames(dataset.PixelData, number_of_frames=count)
+        for number, frame in enumerate(frames, start=1):
+            require_codestream_fits(syntax, frame, rows, columns, number)
 
 
 def _to_explicit_little_endian(dataset: Dataset) -> None:
@@ -64,33 +96,55 @@ def little_endian_words(pixels: bytes, bits_allocated: int) -> bytes:
     return np.frombuffer(pixels, dtype=f">u{width}").astype(f"<u{width}").tobytes()
 
 
-def frames_of(data: bytes, numbers: list[int], target: str | None) -> tuple[list[bytes], str]:
-    """Frames of an instance whose layout was not recorded at store time: decoded, or as stored (target None)."""
-    dataset = pydicom.dcmread(io.BytesIO(data))
+def frames_of(data: bytes, numbers: list[int], target: str | None) -> tuple[Iterator[bytes], str]:
+    """Frames of an instance whose layout was not recorded at store time: decoded, or as stored (target None).
+
+    The file is checked whole before the first frame is given (so a damaged one answers 406, not a short frame);
+    compressed frames are then decoded one at a time, as they are sent.
+    """
+    with decoding():
+        dataset = pydicom.dcmread(io.BytesIO(inflated(data)))
+    if "PixelData" not in dataset:
+        raise CannotProvide("This instance has no pixel data, so no frames.")
     count = int(dataset.get("NumberOfFrames") or 1)
+    require_frames(numbers, count)
     syntax = str(dataset.file_meta.TransferSyntaxUID)
-    if target is None and UID(syntax).is_encapsulated:
-        frames = list(generate_frames(dataset.PixelData, number_of_frames=count))
-        return [frames[n - 1] for n in numbers], syntax
-    _to_explicit_little_endian(dataset)
+    _check_pixels(dataset, whole=False)
+    if UID(syntax).is_encapsulated:
+        with decoding():
+            frames = list(generate_frames(dataset.PixelData, number_of_frames=count))
+        if target is None:
+            return iter([frames[n - 1] for n in numbers]), syntax
+        module = pixel_module(dataset)
+        return (decode_frame(frames[n - 1], syntax, module, n) for n in numbers), ExplicitVRLittleEndian
+    with decoding():
+        _to_explicit_little_endian(dataset)
     pixels = dataset.PixelData
-    length = len(pixels) // count if count else 0
     rows, columns = int(dataset.Rows), int(dataset.Columns)
     samples, bits = int(dataset.get("SamplesPerPixel") or 1), int(dataset.BitsAllocated)
-    length = min(length, (rows * columns * samples * bits + 7) // 8)
-    return [pixels[(n - 1) * length : n * length] for n in numbers], ExplicitVRLittleEndian
+    length = (rows * columns * samples * bits + 7) // 8
+    return (pixels[(n - 1) * length : n * length] for n in numbers), ExplicitVRLittleEndian
 
 
-def decode_frame(frame: bytes, syntax: str, pixel_module: dict[str, object]) -> bytes:
+def decode_frame(frame: bytes, syntax: str, pixel_module: dict[str, object], number: int = 1) -> bytes:
     """One compressed frame (its fragments joined) to Explicit VR Little Endian pixel bytes; YBR becomes RGB."""
-    return decode_described_frame(frame, syntax, pixel_module)[0]
+    return decode_described_frame(frame, syntax, pixel_module, number)[0]
 
 
-def decode_described_frame(frame: bytes, syntax: str, pixel_module: dict[str, object]) -> tuple[bytes, dict]:
-    """The decoded frame and the decoder's description of it (photometric interpretation, planar configuration)."""
+def decode_described_frame(
+    frame: bytes, syntax: str, pixel_module: dict[str, object], number: int = 1
+) -> tuple[bytes, dict]:
+    """The decoded frame and the decoder's description of it (photometric interpretation, planar configuration).
+
+    Checked first: its codestream announces the instance's Rows/Columns, and their size is under the cap.
+    """
+    rows, columns = int(pixel_module["rows"]), int(pixel_module["columns"])  # type: ignore[call-overload]
+    require_codestream_fits(syntax, frame, rows, columns, number)
+    require_decodable(rows, columns, int(pixel_module.get("samples_per_pixel", 1)))  # type: ignore[call-overload]
     decoder = get_decoder(UID(syntax))
-    array, description = decoder.as_array(encapsulate([frame]), **pixel_module, number_of_frames=1)
-    return array.astype(array.dtype.newbyteorder("<")).tobytes(), dict(description)
+    with decoding(number):
+        array, description = decoder.as_array(encapsulate([frame]), **pixel_module, number_of_frames=1)
+        return array.astype(array.dtype.newbyteorder("<")).tobytes(), dict(description)
 
 
 ITEM = b"\xfe\xff\x00\xe0"
