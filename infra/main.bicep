@@ -26,7 +26,7 @@ param erasureDays int = 14
 @minValue(1048576)
 param maxRequestBytes int = 2214592512
 
-@description('Days the audit events (and every other log line, in the AppTraces table) are kept; the first 90 can be queried interactively, the rest are kept in long-term retention.')
+@description('Days the audit events (custom events named dicomweb.audit, in the AppEvents table) are kept; the first 90 can be queried interactively, the rest are kept in long-term retention. Other logs keep the workspace default of 30 days.')
 @minValue(90)
 @maxValue(4383)
 param auditRetentionDays int = 365

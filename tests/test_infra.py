@@ -252,7 +252,7 @@ def test_the_worker_sends_its_telemetry_itself_so_the_host_does_not_forward_it_a
 # Point 12: audit events reach a Log Analytics table and stay there.
 def test_audit_events_are_kept_in_the_workspace_for_the_audit_retention() -> None:
     (table,) = resources_of_type("Microsoft.OperationalInsights/workspaces/tables")
-    assert table["name"] == "AppTraces" and table["parent"] == "workspace"
+    assert table["name"] == "AppEvents" and table["parent"] == "workspace"  # shared/audit.py: custom events
     assert table["properties"]["totalRetentionInDays"] == "auditRetentionDays"
     assert module_params("monitoring")["auditRetentionDays"] == "auditRetentionDays"
     assert limits("auditRetentionDays")["min_value"] >= table["properties"]["retentionInDays"]

@@ -1,11 +1,12 @@
 // Log Analytics and workspace-based Application Insights that accepts only Entra-authenticated telemetry.
-// The app's logs, audit events included (logger `dicomweb.audit`), land in the workspace's AppTraces table.
+// The audit events (shared/audit.py: custom events named `dicomweb.audit`) land in the workspace's AppEvents table,
+// the operational log lines in AppTraces.
 param name string
 param location string
 param tags object
 param publisherPrincipalId string
 param metricsPublisherRoleId string
-@description('Days AppTraces (where the audit events are) is kept in all; the first 90 interactively.')
+@description('Days the AppEvents table (the audit events) is kept in all; the first 90 interactively.')
 param auditRetentionDays int
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
@@ -21,7 +22,7 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
 // The audit log outlives the workspace default: who stored, searched, retrieved or deleted what, and when.
 resource auditTable 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = {
   parent: workspace
-  name: 'AppTraces'
+  name: 'AppEvents'
   properties: {
     retentionInDays: 90
     totalRetentionInDays: auditRetentionDays
