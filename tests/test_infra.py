@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pycep import BicepParser
 
+from shared.settings import DEFAULT_MAX_REQUEST_BYTES
 from tests.bicep import Template
 
 REPO = Path(__file__).resolve().parent.parent
@@ -238,8 +239,9 @@ def test_the_host_and_the_service_get_the_same_body_limit_from_one_parameter() -
     assert module_params("functionApp")["maxRequestBytes"] == "maxRequestBytes"
 
 
-def test_the_default_body_limit_admits_a_2_gib_file_with_its_multipart_framing() -> None:
-    assert parsed("main.bicep")["parameters"]["maxRequestBytes"]["default"] > 2 * 1024**3
+def test_the_default_body_limit_is_the_services_own_default_which_admits_a_2_gib_file() -> None:
+    default = parsed("main.bicep")["parameters"]["maxRequestBytes"]["default"]
+    assert default == DEFAULT_MAX_REQUEST_BYTES > 2 * 1024**3
 
 
 # Point 15: telemetry once, through the app's own (redacting) pipeline.
