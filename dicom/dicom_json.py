@@ -33,9 +33,18 @@ def dataset_to_json(
     for tag_value in dataset.keys():  # noqa: SIM118 - iterating a Dataset itself reads every value
         if tag_value.group == 0x0002:
             continue
-        raw = dataset.get_item(tag_value)
+        raw = dataset.get_item(tag_value, keep_deferred=True)  # a deferred value stays unread here
         tag = f"{tag_value:08X}"
         vr = _raw_vr(raw, tag_value)
+        large = raw.value is None and getattr(raw, "length", 0) > INLINE_BINARY_LIMIT  # deferred, and large
+        if large and vr not in BULK_DATA_VRS and vr != "SQ":  # e.g. a long UT: by reference where positions are known
+            byte_range = _value_range(raw) if bulk is not None else None
+            if byte_range is not None:
+                bulk[tag] = byte_range  # type: ignore[index]
+                result[tag] = {"vr": vr, "BulkDataURI": BULK_DATA_TOKEN + tag}
+            continue
+        if raw.value is None and not large:
+            raw = dataset.get_item(tag_value)  # small enough to read
         if vr in BULK_DATA_VRS:
             byte_range = _value_range(raw) if bulk is not None else None
             if bulk is not None and byte_range is not None:

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import pydicom
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,7 +17,7 @@ from archive.commit import AlreadyStored, Commit, StoredConcurrently, StoredElse
 from archive.instance_files import write_version
 from archive.journal import STORE, Entry, Item, close_entries, new_request_id, open_entry
 from dicom.errors import ArchiveError, InstanceFailure
-from dicom.parsing import ParsedInstance, parse_instance
+from dicom.parsing import ParsedInstance, instance_identity, parse_instance
 from dicomweb_wire.mediatypes import parse_media_type
 from dicomweb_wire.multipart import Part
 from dicomweb_wire.reasons import ALREADY_EXISTS, PATIENT_MISMATCH, PROCESSING_FAILURE, STORED_CONCURRENTLY
@@ -162,13 +161,10 @@ async def _release(storage: Storage, owned: list[tuple[Entry, list[str]]]) -> No
 
 
 def _identity(part: Part) -> tuple[str | None, str | None]:
-    """The SOP Class and Instance UIDs of a file that failed, when they can be read at all."""
-    try:
-        part.file.seek(0)
-        header = pydicom.dcmread(part.file, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
-        return str(header.get("SOPClassUID", "")) or None, str(header.get("SOPInstanceUID", "")) or None
-    except Exception:
-        return None, None
+    """The SOP Class and Instance UIDs of a file that failed, when they can be read at all (never inflating
+    or reading more of it than the header up to the SOP Instance UID)."""
+    part.file.seek(0)
+    return instance_identity(part.file)
 
 
 async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[int, Outcome]:
