@@ -14,6 +14,11 @@ param location string = resourceGroup().location
 @description('Client (application) id of the Entra app registration that protects the API.')
 param apiClientId string
 
+@description('Secret key of the index: lookup keys of patient attributes are HMACs under it, so they are unreadable to anyone reading the tables. Set it once (`azd env set DICOM_INDEX_KEY $(openssl rand -hex 32)`) and never change it: pointers written under another key are not found.')
+@secure()
+@minLength(32)
+param indexKey string
+
 @description('Origins allowed to call the API from a browser (e.g. an OHIF viewer). Empty: none.')
 param corsAllowedOrigins array = []
 
@@ -146,6 +151,7 @@ module functionApp 'modules/functionapp.bicep' = {
     apiClientId: apiClientId
     corsAllowedOrigins: corsAllowedOrigins
     maxRequestBytes: maxRequestBytes
+    indexKey: indexKey
     subnetId: networked ? network.outputs.appSubnetId : ''
   }
 }

@@ -309,3 +309,15 @@ def test_private_dns_zones_exist_only_with_private_endpoints() -> None:
         template = Template(INFRA / "modules/network.bicep", privateDnsZones=wanted)
         assert template.value("zoneServices") == services
     assert module_params("network")["privateDnsZones"] == "storagePrivateEndpoints"
+
+
+def test_the_host_exports_opentelemetry_so_worker_telemetry_is_not_forwarded_twice() -> None:
+    assert json.loads((REPO / "host.json").read_text())["telemetryMode"] == "OpenTelemetry"
+
+
+def test_the_index_key_is_a_required_secret_given_to_the_app() -> None:
+    decorators = {d["type"]: d.get("argument") for d in parsed("main.bicep")["parameters"]["indexKey"]["decorators"]}
+    assert "secure" in decorators and decorators["min_length"] == 32
+    assert "indexKey" in json.dumps(app_settings()["DICOM_INDEX_KEY"])
+    values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert values["indexKey"]["value"] == "${DICOM_INDEX_KEY}"

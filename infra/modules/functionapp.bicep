@@ -12,6 +12,9 @@ param apiClientId string
 param corsAllowedOrigins array
 @description('Largest request body in bytes, for the Functions host and the service alike, so the two limits agree.')
 param maxRequestBytes int
+@description('The index\'s HMAC key (DICOM_INDEX_KEY).')
+@secure()
+param indexKey string
 @description('Subnet (delegated to Microsoft.App/environments) for VNet integration; empty: none.')
 param subnetId string = ''
 
@@ -69,6 +72,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         // The host refuses bodies over 100 MB unless told otherwise; the service enforces the same limit itself.
         { name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT', value: string(maxRequestBytes) }
         { name: 'DICOM_MAX_REQUEST_BYTES', value: string(maxRequestBytes) }
+        { name: 'DICOM_INDEX_KEY', value: indexKey }
       ]
     }
     functionAppConfig: {
