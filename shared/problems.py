@@ -6,6 +6,7 @@ import json
 from http import HTTPStatus
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from dicom.errors import ArchiveError, Busy, CannotProvide, Invalid, Missing
@@ -83,4 +84,6 @@ def problem_of(error: Exception) -> DicomWebError | None:
         return DicomWebError(status, str(error), headers)
     if is_outage(error):
         return storage_unavailable()
+    if isinstance(error, ClientDisconnect):  # the client went away (or was idle too long): nothing was stored
+        return bad_request("The client disconnected before the request body was complete; nothing was stored.")
     return None

@@ -4,7 +4,9 @@ refused with 413 and nothing stored; a multipart boundary longer than the parser
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -88,3 +90,36 @@ def test_a_boundary_longer_than_the_parser_takes_is_a_400_saying_so(client: http
                            headers={"Content-Type": f"{RELATED}; boundary={boundary}"})  # fmt: skip
     assert response.status_code == 400
     assert "boundary is 300 characters" in response.json()["detail"]
+
+
+def _store_log_line(log_file: Path) -> str:
+    """The store request's log line, once the service has written it (polled: the client is gone by then)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lines = [line for line in log_file.read_text().splitlines() if "operation=store" in line]
+        if lines:
+            return lines[-1]
+        time.sleep(0.05)
+    pytest.fail("the service never logged the abandoned store")
+
+
+def test_a_client_that_disconnects_mid_body_is_a_client_error_not_a_500(
+    azurite: Azurite, tmp_path: Path, client: httpx.Client
+) -> None:
+    log_file = tmp_path / "service.log"
+    host = LocalHost(azurite.connection_string, log_file=log_file)
+    try:
+        study = generate_uid()
+        body = multipart_body([make_instance(study)], "b")
+        with socket.create_connection(("127.0.0.1", host.port), timeout=30) as connection:
+            connection.sendall(
+                f"POST /v2/studies HTTP/1.1\r\nHost: x\r\nContent-Type: {RELATED}; boundary=b\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[: len(body) // 2]
+            )
+        line = _store_log_line(log_file)
+        assert "status=400" in line
+        assert "Traceback" not in log_file.read_text() and "unhandled error" not in log_file.read_text()
+        assert _found(client, host.url, study) == []
+    finally:
+        host.stop()
