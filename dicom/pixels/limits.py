@@ -17,14 +17,16 @@ from ..codestream import HEAD_LENGTH, frame_dimensions
 from ..errors import ArchiveError, CannotProvide
 
 MAX_DECODE_SETTING = "DICOM_MAX_DECODE_PIXELS"
-# 4096 x 4096 grey pixels (a mammogram fits): decoding costs about 10 bytes per pixel value at its peak
-# (the decoder's 32-bit working buffer, its output, the 8-bit display image), so about 170 MiB per request.
+# 4096 x 4096 grey pixels (a mammogram fits; colour counts each sample, so 2364 x 2364 RGB). At its peak a
+# decode costs 6 to 12 bytes per value (the codec's 32-bit working buffer, its output, colour conversion, the
+# 8-bit display image): measured, 99 MiB for a 4096 x 4096 grey render, 196 MiB for 2364 x 2364 colour, well
+# inside a 2 GB Functions instance that serves a few requests at once.
 DEFAULT_MAX_DECODE_PIXELS = 4096 * 4096
-AS_STORED = (
-    "Ask for the data as stored instead: frames with Accept: "
-    'multipart/related; type="application/octet-stream"; transfer-syntax=*, or the instance with '
-    'Accept: multipart/related; type="application/dicom"; transfer-syntax=*.'
+_STORED_FORMS = (
+    'frames with Accept: multipart/related; type="application/octet-stream"; transfer-syntax=*, or the instance '
+    'with Accept: multipart/related; type="application/dicom"; transfer-syntax=*.'
 )
+AS_STORED = "Ask for the data as stored instead: " + _STORED_FORMS
 DAMAGED = "The stored instance is damaged or cut short; store it again, whole."
 _JP2_CODESTREAM_BOX = b"jp2c"
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
@@ -63,8 +65,9 @@ def require_codestream_fits(syntax: str, frame_data: bytes, rows: int, columns: 
             )
 
 
-def native_frame_length(rows: int, columns: int, samples: int, bits_allocated: int) -> int:
-    return (rows * columns * samples * bits_allocated + 7) // 8
+def native_length(rows: int, columns: int, samples: int, bits_allocated: int, frames: int = 1) -> int:
+    """Bytes of uncompressed pixel data (1-bit samples packed across frame boundaries)."""
+    return (rows * columns * samples * bits_allocated * frames + 7) // 8
 
 
 def require_native_length(actual: int, expected: int) -> None:

@@ -23,7 +23,7 @@ from .inflate import inflated
 from .limits import (
     declared_length,
     decoding,
-    native_frame_length,
+    native_length,
     require_codestream_fits,
     require_decodable,
     require_native_length,
@@ -57,9 +57,8 @@ def render(data: bytes, frame: int, request: RenderRequest, max_size: int | None
             )
         return _render_one(dataset, frame_data, frame, request, max_size)
     length = _frame_length(dataset)
-    bits = length * 8 if int(dataset.BitsAllocated) % 8 == 0 else None  # 1-bit frames share bytes
-    require_native_length(len(dataset.PixelData), (length * 8 * count + 7) // 8 if bits else _packed(dataset, count))
-    if bits is None and count > 1:
+    require_native_length(len(dataset.PixelData), _pixel_data_length(dataset, count))
+    if int(dataset.BitsAllocated) % 8 and count > 1:  # 1-bit frames share bytes: pydicom picks the frame
         require_decodable(int(dataset.Rows), int(dataset.Columns), int(dataset.get("SamplesPerPixel") or 1))
         with decoding(frame):
             pixels = pixel_array(dataset, index=frame - 1)
@@ -77,9 +76,9 @@ def render_frame(header: bytes, frame_data: bytes, frame: int, request: RenderRe
     syntax = dataset.file_meta.TransferSyntaxUID
     if not syntax.is_encapsulated:
         count = int(dataset.get("NumberOfFrames") or 1)
-        length = _frame_length(dataset)
-        require_native_length(declared_length(header, not syntax.is_little_endian), length * count)
-        require_whole(frame_data, length, frame)
+        declared = declared_length(header, not syntax.is_little_endian)
+        require_native_length(declared, _pixel_data_length(dataset, count))
+        require_whole(frame_data, _frame_length(dataset), frame)
     return _render_one(dataset, frame_data, frame, request, max_size)
 
 
@@ -118,14 +117,12 @@ def _reduced(frame_data: bytes, syntax: str, module: dict[str, object], max_size
 
 
 def _frame_length(dataset: Dataset) -> int:
-    rows, columns = int(dataset.Rows), int(dataset.Columns)
-    return native_frame_length(rows, columns, int(dataset.get("SamplesPerPixel") or 1), int(dataset.BitsAllocated))
+    return _pixel_data_length(dataset, 1)
 
 
-def _packed(dataset: Dataset, count: int) -> int:
-    """Bytes of `count` frames of 1-bit samples, packed across frame boundaries."""
-    bits = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel") or 1)
-    return (bits * int(dataset.BitsAllocated) * count + 7) // 8
+def _pixel_data_length(dataset: Dataset, count: int) -> int:
+    samples = int(dataset.get("SamplesPerPixel") or 1)
+    return native_length(int(dataset.Rows), int(dataset.Columns), samples, int(dataset.BitsAllocated), count)
 
 
 def _encode(pixels: np.ndarray, request: RenderRequest, max_size: int | None) -> bytes:

@@ -21,7 +21,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless
 from ..errors import CannotProvide
 from ..layout import pixel_module, require_frames
 from .inflate import inflated
-from .limits import decoding, require_codestream_fits, require_decodable, require_native_length
+from .limits import decoding, native_length, require_codestream_fits, require_decodable, require_native_length
 
 OUTPUTS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
 INPUTS = frozenset({
@@ -70,7 +70,7 @@ def _check_pixels(dataset: Dataset, whole: bool) -> None:
     if whole:
         require_decodable(rows, columns, samples, count)
     if not syntax.is_encapsulated:
-        require_native_length(len(dataset.PixelData), (rows * columns * samples * bits * count + 7) // 8)
+        require_native_length(len(dataset.PixelData), native_length(rows, columns, samples, bits, count))
         return
     with decoding():
         frames = generate_frames(dataset.PixelData, number_of_frames=count)
@@ -122,7 +122,7 @@ def frames_of(data: bytes, numbers: list[int], target: str | None) -> tuple[Iter
     pixels = dataset.PixelData
     rows, columns = int(dataset.Rows), int(dataset.Columns)
     samples, bits = int(dataset.get("SamplesPerPixel") or 1), int(dataset.BitsAllocated)
-    length = (rows * columns * samples * bits + 7) // 8
+    length = native_length(rows, columns, samples, bits)
     return (pixels[(n - 1) * length : n * length] for n in numbers), ExplicitVRLittleEndian
 
 
