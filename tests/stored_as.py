@@ -7,6 +7,7 @@ given what the old store recorded for them (the file's size; no frame layout whe
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from azure.data.tables import TableClient, UpdateMode
@@ -28,17 +29,22 @@ class Stored:
 
 
 def replace_stored(
-    archive: Archive, instance: Stored, data: bytes, keep_size: bool = False, frames: str | None = None
+    archive: Archive,
+    instance: Stored,
+    data: bytes,
+    keep_size: bool = False,
+    frames: str | Callable[[bytes], str] | None = None,
 ) -> None:
     """Overwrite the instance's stored file with `data`; its row's Size follows unless `keep_size` (a file cut
-    after it was indexed), and its Frames layout becomes `frames` when given ("" for none found)."""
+    after it was indexed), and its Frames layout becomes `frames` when given ("" for none found; a function
+    of `data` gives it from the file)."""
     table = TableClient.from_connection_string(archive.azurite.connection_string, f"{archive.name}studies")
     entity = table.get_entity(instance.study, instance_key(instance.series, instance.sop))
     archive.container.upload_blob(instance_blob(entity["Blob"]), data, overwrite=True)
     if not keep_size:
         entity["Size"] = str(len(data))
     if frames is not None:
-        entity["Frames"] = frames
+        entity["Frames"] = frames(data) if callable(frames) else frames
     table.update_entity(entity, mode=UpdateMode.MERGE)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import httpx
 import numpy as np
@@ -72,6 +73,23 @@ def stored(client: httpx.Client, base: str, data: bytes, uids: tuple[str, str, s
 
 def new_uids() -> tuple[str, str, str]:
     return generate_uid(), generate_uid(), generate_uid()
+
+
+def damaged(
+    client: httpx.Client,
+    base: str,
+    archive: Archive,
+    make: Callable[..., bytes],
+    damage: Callable[[bytes], bytes],
+    **row: object,
+) -> Stored:
+    """A whole file made by `make(study, series, sop)` is stored, then its blob becomes `damage(file)` as an
+    older store kept it."""
+    uids = new_uids()
+    data = make(*uids)
+    instance = stored(client, base, data, uids)
+    replace_stored(archive, instance, damage(data), **row)  # type: ignore[arg-type]
+    return instance
 
 
 def refusal(response: httpx.Response, *words: str) -> str:
@@ -201,10 +219,8 @@ def test_a_frame_found_cut_short_mid_response_ends_it_without_a_closing_boundary
     client: httpx.Client, base: str, archive: Archive
 ) -> None:
     """The blob was cut after the response began (its index row still has the whole size)."""
-    uids = new_uids()
-    data = make_instance(*uids, rows=64, columns=64, frames=3)
-    instance = stored(client, base, data, uids)
-    replace_stored(archive, instance, data[: len(data) - 64 * 64], keep_size=True)  # half of frame 3 is gone
+    make = partial(make_instance, rows=64, columns=64, frames=3)
+    instance = damaged(client, base, archive, make, lambda data: data[: -64 * 64], keep_size=True)  # half frame 3
     received = b""
     frames = client.stream("GET", f"{instance.url}/frames/1,2,3", headers=AS_STORED_FRAMES)
     with contextlib.suppress(httpx.HTTPError), frames as response:  # the server breaks the response off
@@ -222,22 +238,16 @@ def test_a_frame_found_cut_short_mid_response_ends_it_without_a_closing_boundary
 @pytest.fixture(scope="module")
 def cut_native(client_module: httpx.Client, base: str, archive: Archive) -> Stored:
     """Implicit VR, 3 frames of 64 x 64, cut in the middle of its pixel data."""
-    uids = new_uids()
-    data = make_instance(*uids, rows=64, columns=64, frames=3, transfer_syntax=ImplicitVRLittleEndian)
-    instance = stored(client_module, base, data, uids)
-    replace_stored(archive, instance, data[: len(data) - 3 * 64 * 64])
-    return instance
+    make = partial(make_instance, rows=64, columns=64, frames=3, transfer_syntax=ImplicitVRLittleEndian)
+    return damaged(client_module, base, archive, make, lambda data: data[: -3 * 64 * 64])
 
 
 @pytest.fixture(scope="module")
 def cut_compressed(client_module: httpx.Client, base: str, archive: Archive) -> Stored:
     """JPEG 2000, 2 frames, cut a few bytes before its end (inside the last fragment)."""
-    uids = new_uids()
     frames = [bytes(openjpeg.encode(gradient(64, 64, 255).astype(np.uint8) + n)) for n in range(2)]
-    data = encapsulated_instance(frames, 64, 64, 8, JPEG2000Lossless, uids)
-    instance = stored(client_module, base, data, uids)
-    replace_stored(archive, instance, data[:-20])
-    return instance
+    make = lambda *uids: encapsulated_instance(frames, 64, 64, 8, JPEG2000Lossless, uids)  # noqa: E731
+    return damaged(client_module, base, archive, make, lambda data: data[:-20])
 
 
 CUT_REQUESTS = {
@@ -269,10 +279,8 @@ def test_a_compressed_file_stored_cut_short_answers_406_saying_so(
 def test_a_frame_cut_off_after_indexing_answers_406_not_a_short_frame(
     client: httpx.Client, base: str, archive: Archive
 ) -> None:
-    uids = new_uids()
-    data = make_instance(*uids, rows=64, columns=64, frames=2)
-    instance = stored(client, base, data, uids)
-    replace_stored(archive, instance, data[: len(data) - 100], keep_size=True)
+    make = partial(make_instance, rows=64, columns=64, frames=2)
+    instance = damaged(client, base, archive, make, lambda data: data[:-100], keep_size=True)
     refusal(client.get(f"{instance.url}/frames/2", headers=AS_STORED_FRAMES), "Frame 2 is cut short")
 
 
@@ -291,10 +299,8 @@ def test_rows_claiming_more_pixels_than_stored_answer_406_not_500(
     client: httpx.Client, base: str, archive: Archive, path: str
 ) -> None:
     """80 rows claimed, 64 stored: the old store found no frame layout (too short for one frame)."""
-    uids = new_uids()
-    data = make_instance(*uids, rows=64, columns=64)
-    instance = stored(client, base, data, uids)
-    replace_stored(archive, instance, with_rows(data, 64, 80), frames="")
+    make = partial(make_instance, rows=64, columns=64)
+    instance = damaged(client, base, archive, make, lambda data: with_rows(data, 64, 80), frames="")
     refusal(client.get(instance.url + path, headers=AS_STORED_FRAMES if "frames" in path else {}), "fewer than")
 
 
@@ -303,11 +309,9 @@ def test_rows_claiming_fewer_pixels_than_stored_answer_406_not_an_image_of_part_
     client: httpx.Client, base: str, archive: Archive, path: str
 ) -> None:
     """48 rows claimed, 64 stored: the old store laid out one frame of 48 rows."""
-    uids = new_uids()
-    data = make_instance(*uids, rows=64, columns=64)
-    instance = stored(client, base, data, uids)
-    offset = len(data) - 64 * 64 * 2
-    replace_stored(archive, instance, with_rows(data, 64, 48), frames=f"{offset},{48 * 64 * 2},1")
+    make = partial(make_instance, rows=64, columns=64)
+    layout = lambda data: f"{len(data) - 64 * 64 * 2},{48 * 64 * 2},1"  # noqa: E731 - the pixel data ends the file
+    instance = damaged(client, base, archive, make, lambda data: with_rows(data, 64, 48), frames=layout)
     refusal(client.get(instance.url + path), "more than")
 
 
@@ -333,10 +337,8 @@ def test_a_stored_deflated_instance_inflating_past_the_cap_is_refused_when_conve
 def test_a_stored_deflated_instance_cut_short_is_refused_when_converted(
     client: httpx.Client, base: str, archive: Archive
 ) -> None:
-    uids = new_uids()
-    data = make_instance(*uids, rows=64, columns=64, transfer_syntax=DeflatedExplicitVRLittleEndian)
-    instance = stored(client, base, data, uids)
-    replace_stored(archive, instance, data[: len(data) * 3 // 4])
+    make = partial(make_instance, rows=64, columns=64, transfer_syntax=DeflatedExplicitVRLittleEndian)
+    instance = damaged(client, base, archive, make, lambda data: data[: len(data) * 3 // 4])
     refusal(client.get(instance.url, headers=CONVERTED), "cut short")
 
 
