@@ -176,6 +176,20 @@ def test_a_thumbnail_of_a_jpeg_over_the_cap_is_decoded_at_reduced_resolution(cli
     refusal(client.get(f"{url}/rendered"), "DICOM_MAX_DECODE_PIXELS")
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/frames/1", {"Accept": 'multipart/related; type="image/jp2"'}), ("", TO_JPEG_2000)],
+    ids=["image/jp2 frame", "to JPEG 2000"],
+)
+def test_encoding_more_pixels_than_the_cap_as_jpeg_2000_answers_406(
+    client: httpx.Client, base: str, path: str, headers: dict[str, str]
+) -> None:
+    uids = new_uids()
+    url = stored(client, base, make_instance(*uids, rows=512, columns=512), uids).url
+    refusal(client.get(url + path, headers=headers), "512 x 512", "DICOM_MAX_DECODE_PIXELS")
+    assert client.get(f"{url}/frames/1", headers=AS_STORED_FRAMES).status_code == 200
+
+
 @pytest.fixture(scope="module")
 def lying_codestream(client_module: httpx.Client, base: str, archive: Archive) -> Stored:
     """A 64 x 64 instance whose stored frame is a 2048 x 2048 codestream of the same length (as stored
@@ -304,7 +318,7 @@ def test_rows_claiming_more_pixels_than_stored_answer_406_not_500(
     refusal(client.get(instance.url + path, headers=AS_STORED_FRAMES if "frames" in path else {}), "fewer than")
 
 
-@pytest.mark.parametrize("path", ["/rendered", "/thumbnail"])
+@pytest.mark.parametrize("path", ["/rendered", "/thumbnail", "/frames/1"])
 def test_rows_claiming_fewer_pixels_than_stored_answer_406_not_an_image_of_part_of_them(
     client: httpx.Client, base: str, archive: Archive, path: str
 ) -> None:
@@ -312,7 +326,7 @@ def test_rows_claiming_fewer_pixels_than_stored_answer_406_not_an_image_of_part_
     make = partial(make_instance, rows=64, columns=64)
     layout = lambda data: f"{len(data) - 64 * 64 * 2},{48 * 64 * 2},1"  # noqa: E731 - the pixel data ends the file
     instance = damaged(client, base, archive, make, lambda data: with_rows(data, 64, 48), frames=layout)
-    refusal(client.get(instance.url + path), "more than")
+    refusal(client.get(instance.url + path, headers=AS_STORED_FRAMES if "frames" in path else {}), "more than")
 
 
 # Point 2: deflate bombs already stored

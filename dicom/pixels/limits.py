@@ -39,15 +39,17 @@ def max_decode_pixels() -> int:
 
 
 def require_decodable(rows: int, columns: int, samples: int = 1, frames: int = 1) -> None:
-    """Refuse a decode whose output (pixel values, colour counting each sample) exceeds the cap."""
+    """Refuse a decode (or JPEG 2000 encode) whose pixel values, colour counting each sample, exceed the cap."""
     values = rows * columns * samples * frames
     limit = max_decode_pixels()
     if values > limit:
-        what = f"{frames} frame(s) of {rows} x {columns} pixels" if frames > 1 else f"{rows} x {columns} pixels"
+        what = f"{frames} frames of {rows} x {columns} pixels" if frames > 1 else f"{rows} x {columns} pixels"
         colour = f" x {samples} samples" if samples > 1 else ""
         raise CannotProvide(
-            f"Decoding this would produce {what}{colour} ({values} values), more than this service decodes in one "
-            f"request ({limit}, setting {MAX_DECODE_SETTING}). Ask for a thumbnail, or for fewer frames; " + AS_STORED
+            f"This needs {what}{colour} ({values} values) decoded in memory, more than this service decodes in "
+            f"one request ({limit}, setting {MAX_DECODE_SETTING}). Thumbnails of JPEG 2000 and 8-bit JPEG images "
+            "are decoded at reduced resolution and stay under it; otherwise ask for the data as stored: "
+            + _STORED_FORMS
         )
 
 

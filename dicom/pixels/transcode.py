@@ -196,6 +196,7 @@ def encode_frame_jp2(frame: bytes, pixel_module: dict[str, object]) -> bytes:
     """One frame of native Explicit VR LE pixel bytes as a JPEG 2000 lossless codestream (samples interleaved)."""
     rows, columns = int(pixel_module["rows"]), int(pixel_module["columns"])
     samples, bits = int(pixel_module.get("samples_per_pixel", 1)), int(pixel_module["bits_allocated"])
+    require_decodable(rows, columns, samples)  # the encoder's working buffers cost what a decoder's do
     signed = int(pixel_module.get("pixel_representation", 0)) == 1
     dtype = np.dtype(f"<{'i' if signed else 'u'}{max(1, bits // 8)}")
     array = np.frombuffer(frame, dtype=dtype)[: rows * columns * samples]
