@@ -8,7 +8,6 @@ comes out is the same file in Explicit VR Little Endian, which is what the defla
 from __future__ import annotations
 
 import io
-import os
 import zlib
 
 from pydicom.dataset import FileMetaDataset
@@ -17,17 +16,10 @@ from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from ..errors import CannotProvide
+from ..parsing import INFLATE_STEP, max_inflated_bytes
 
-MAX_INFLATED_SETTING = "DICOM_MAX_INFLATED_BYTES"
-# The inflated data set, its parsed form and a converted copy are in memory together: about 3 x 128 MiB.
-DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
-STEP = 1024 * 1024
+MAX_INFLATED_SETTING = "DICOM_MAX_INFLATED_BYTES"  # the store's limit too: it stores nothing larger (dicom.parsing)
 _AS_STORED = 'Ask for it as stored: Accept: multipart/related; type="application/dicom"; transfer-syntax=*.'
-
-
-def max_inflated_bytes() -> int:
-    text = os.environ.get(MAX_INFLATED_SETTING, "").strip()
-    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else DEFAULT_MAX_INFLATED_BYTES
 
 
 def inflated(data: bytes) -> bytes:
@@ -45,10 +37,10 @@ def inflated(data: bytes) -> bytes:
     try:
         while not inflater.eof:
             if inflater.unconsumed_tail:
-                chunk = inflater.decompress(inflater.unconsumed_tail, STEP)
+                chunk = inflater.decompress(inflater.unconsumed_tail, INFLATE_STEP)
             else:
-                chunk = inflater.decompress(view[position : position + STEP], STEP)
-                position += STEP
+                chunk = inflater.decompress(view[position : position + INFLATE_STEP], INFLATE_STEP)
+                position += INFLATE_STEP
                 if not chunk and position >= len(data):
                     break  # the input ended before the deflate stream did
             output.write(chunk)

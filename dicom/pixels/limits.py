@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from ..codestream import HEAD_LENGTH, frame_dimensions
 from ..errors import ArchiveError, CannotProvide
+from ..values import whole_number
 
 MAX_DECODE_SETTING = "DICOM_MAX_DECODE_PIXELS"
 # 4096 x 4096 grey pixels (a mammogram fits; colour counts each sample, so 2364 x 2364 RGB). At its peak a
@@ -34,8 +35,7 @@ _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
 
 def max_decode_pixels() -> int:
     """The setting, or its default when unset or not a positive whole number."""
-    text = os.environ.get(MAX_DECODE_SETTING, "").strip()
-    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else DEFAULT_MAX_DECODE_PIXELS
+    return whole_number(os.environ.get(MAX_DECODE_SETTING, "").strip(), max_digits=15) or DEFAULT_MAX_DECODE_PIXELS
 
 
 def require_decodable(rows: int, columns: int, samples: int = 1, frames: int = 1) -> None:
