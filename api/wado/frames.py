@@ -23,7 +23,7 @@ from shared.auth import Access, requires
 from shared.negotiation import JP2, OCTET_STREAM, Choice, frame_format
 
 from .records import find_instance
-from .stored_frames import little_endian, ranged_native, read_frame, require_native_pixel_length, require_stored_whole
+from .stored_frames import little_endian, ranged_native, read_frame, require_stored_whole
 
 JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
 MAX_FRAMES = 256  # frames one request may ask for
@@ -90,7 +90,6 @@ async def _frame_contents(
     layout, fragments = record.frames, record.encapsulated
     require_stored_whole(record)
     if layout is not None and (not decoded or ranged_native(record)):
-        await require_native_pixel_length(storage, record)
 
         async def stored() -> AsyncIterator[bytes]:
             for number in numbers:

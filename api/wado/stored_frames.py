@@ -16,7 +16,7 @@ from archive.clients import Storage
 from archive.instance_files import read_range, read_ranges
 from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide
-from dicom.pixels.limits import DAMAGED, declared_length, require_native_length, require_whole
+from dicom.pixels.limits import DAMAGED, require_native_length, require_whole
 from dicom.pixels.transcode import can_transcode, decode_described_frame, decode_frame, little_endian_words
 from dicom.values import first_text
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN
@@ -152,17 +152,3 @@ async def read_frame(storage: Storage, record: InstanceRecord, frame: int) -> by
         data = b""  # the file ends before this frame begins
     require_whole(data, expected, frame)
     return data
-
-
-async def require_native_pixel_length(storage: Storage, record: InstanceRecord) -> None:
-    """Where bytes follow the declared frames (other elements, or more pixels than Rows/Columns say), read
-    the Pixel Data length (4 bytes) and refuse pixel data longer than declared; a file ending with its declared
-    frames, as most do, costs no read."""
-    layout = record.frames
-    if layout is None or not ranged_native(record):
-        return
-    expected = layout.length * layout.count
-    if layout.offset + expected + expected % 2 >= record.size:
-        return
-    value_header = await read_range(storage, record, layout.offset - 4, 4)
-    require_native_length(declared_length(value_header, record.transfer_syntax == BIG_ENDIAN), expected)

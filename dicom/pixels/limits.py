@@ -73,18 +73,13 @@ def native_length(rows: int, columns: int, samples: int, bits_allocated: int, fr
 
 
 def require_native_length(actual: int, expected: int) -> None:
-    """Uncompressed Pixel Data holds exactly what Rows x Columns x Samples x Bits x Frames declare (one pad
-    byte to an even length allowed): shorter is cut short, longer means Rows/Columns do not describe it."""
+    """Uncompressed Pixel Data holds at least what Rows x Columns x Samples x Bits x Frames declare: shorter is
+    cut short, or those attributes claim more than was stored. Longer is served by the declared sizes, as
+    pydicom reads it and the store keeps it (real files carry trailing bytes)."""
     if actual < expected:
         raise CannotProvide(
             f"The instance's Pixel Data holds {actual} bytes, fewer than the {expected} its Rows, Columns, Bits "
             f"Allocated and Number of Frames declare. {DAMAGED}"
-        )
-    if actual > expected + expected % 2:
-        raise CannotProvide(
-            f"The instance's Pixel Data holds {actual} bytes, more than the {expected} its Rows, Columns, Bits "
-            "Allocated and Number of Frames declare, so those attributes do not describe it and it is not "
-            f"decoded. {DAMAGED} " + AS_STORED
         )
 
 
