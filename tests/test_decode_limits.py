@@ -293,6 +293,33 @@ def test_a_compressed_file_stored_cut_short_answers_406_saying_so(
     refusal(client.get(cut_compressed.url + path, headers=headers), "cut short")
 
 
+CUT_KINDS = {
+    "explicit": partial(make_instance, rows=64, columns=64, frames=3),
+    "implicit": partial(make_instance, rows=64, columns=64, frames=3, transfer_syntax=ImplicitVRLittleEndian),
+    "deflated": partial(make_instance, rows=64, columns=64, frames=3, transfer_syntax=DeflatedExplicitVRLittleEndian),
+    "jpeg 2000": lambda *uids: encapsulated_instance(
+        [bytes(openjpeg.encode(gradient(64, 64, 255).astype(np.uint8) + n)) for n in range(3)],
+        64, 64, 8, JPEG2000Lossless, uids,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("cut", [0.1, 0.5, 0.9, -12], ids=["10%", "50%", "90%", "12 bytes before the end"])
+@pytest.mark.parametrize("kind", list(CUT_KINDS))
+def test_a_file_cut_anywhere_answers_406_with_a_reason_never_500_nor_a_short_frame(
+    client: httpx.Client, base: str, archive: Archive, kind: str, cut: float
+) -> None:
+    """Every request that reads pixels (the instance as stored, no conversion, is served as stored); 12 bytes
+    before the end is inside the last frame (an encapsulated file ends with an 8-byte delimiter)."""
+    keep = (lambda data: data[: int(len(data) * cut)]) if cut > 0 else (lambda data: data[: int(cut)])
+    instance = damaged(client, base, archive, CUT_KINDS[kind], keep)
+    as_stored = {"explicit": "converted", "jpeg 2000": "to JPEG 2000"}.get(kind)
+    requests = [request for name, request in CUT_REQUESTS.items() if name != as_stored]
+    for path, headers in [*requests, ("/frames/1,3", DECODED_FRAMES), ("/frames/3/rendered", {})]:
+        response = client.get(instance.url + path, headers=headers)
+        assert response.status_code == 406 and response.json()["detail"], (path, headers, response.status_code)
+
+
 def test_a_frame_cut_off_after_indexing_answers_406_not_a_short_frame(
     client: httpx.Client, base: str, archive: Archive
 ) -> None:
