@@ -232,6 +232,20 @@ def test_a_frames_response_starts_after_reading_only_its_first_frame(client: htt
     assert int(response.headers["X-Storage-Bytes-Read"]) == 64 * 64 * 2
 
 
+@pytest.mark.parametrize("accept", ["application/octet-stream; transfer-syntax=*", AS_STORED_FRAMES["Accept"]])
+def test_a_frame_over_8_mib_passes_through_in_chunks_the_response_starting_before_it_is_read(
+    client: httpx.Client, base: str, accept: str
+) -> None:
+    uids = new_uids()
+    url = stored(client, base, make_instance(*uids, rows=2100, columns=2048, frames=2), uids).url
+    response = client.get(f"{url}/frames/2", headers={"Accept": accept})
+    content = response.content
+    if accept.startswith("multipart"):
+        ((_, content),) = split(response.content, response.headers["content-type"])
+    assert content == frame_bytes(2100, 2048, 2)
+    assert response.headers["X-Storage-Bytes-Read"] == "0"
+
+
 def test_a_frame_found_cut_short_mid_response_ends_it_without_a_closing_boundary_never_as_a_short_part(
     client: httpx.Client, base: str, archive: Archive
 ) -> None:

@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from archive.clients import Storage, get_storage, start_counting_bytes
-from archive.instance_files import read_file, read_metadata
+from archive.instance_files import open_file, read_file, read_metadata
 from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide, Invalid
 from dicom.layout import PIXEL_MODULE, require_frames
+from dicom.pixels.limits import require_whole
 from dicom.pixels.transcode import can_transcode, decode_frame, encode_frame_jp2, frames_of
 from dicom.values import first_text, whole_number
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL
@@ -23,10 +24,12 @@ from shared.auth import Access, requires
 from shared.negotiation import JP2, OCTET_STREAM, Choice, frame_format
 
 from .records import find_instance
-from .stored_frames import little_endian, ranged_native, read_frame, require_stored_whole
+from .stored_frames import LITTLE_ENDIAN_NATIVE, little_endian, ranged_native, read_frame, require_stored_whole
 
 JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
 MAX_FRAMES = 256  # frames one request may ask for
+STREAMED_FRAME_BYTES = 8 * 1024 * 1024  # larger uncompressed frames pass through in chunks, never whole in memory
+Frame = bytes | AsyncIterator[bytes]  # a frame's bytes, or (a large one) its chunks as they come
 
 
 def parse_frame_list(text: str) -> list[int]:
@@ -63,7 +66,7 @@ async def frames(request: Request, api_version: str, study: str, series: str, in
         )
     require_frames(numbers, record.frame_count)
     decoded = choice.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN
-    contents, syntax = await _frame_contents(storage, record, numbers, decoded)
+    contents, syntax = await _frame_contents(storage, record, numbers, decoded, whole=encode_jp2)
     if encode_jp2:
         module = record.encapsulated.pixel_module if record.encapsulated else await _pixel_module(storage, record)
         contents = _each_in_thread(contents, lambda frame: encode_frame_jp2(frame, module))
@@ -73,8 +76,12 @@ async def frames(request: Request, api_version: str, study: str, series: str, in
     # without its closing boundary rather than sending a short frame as if whole.
     first = await anext(contents)
     headers = {"X-Storage-Bytes-Read": str(counter[0])}  # before the response starts: the first frame's
-    if not choice.multipart:
+    if not choice.multipart and isinstance(first, bytes):
         return Response(first, media_type=part_type, headers=headers)
+    if not choice.multipart:
+        assert record.frames is not None  # a streamed frame is a located native one
+        headers["Content-Length"] = str(record.frames.length)
+        return StreamingResponse(first, media_type=part_type, headers=headers)
     boundary = new_boundary()
     return StreamingResponse(
         _parts(first, contents, boundary, part_type),
@@ -84,15 +91,24 @@ async def frames(request: Request, api_version: str, study: str, series: str, in
 
 
 async def _frame_contents(
-    storage: Storage, record: InstanceRecord, numbers: list[int], decoded: bool
-) -> tuple[AsyncIterator[bytes], str]:
-    """The frames asked for, one at a time (as stored, or decoded to native little endian), and their syntax."""
+    storage: Storage, record: InstanceRecord, numbers: list[int], decoded: bool, whole: bool
+) -> tuple[AsyncIterator[Frame], str]:
+    """The frames asked for, one at a time (as stored, or decoded to native little endian), and their syntax.
+
+    Uncompressed frames over STREAMED_FRAME_BYTES that need no change come as streams of chunks (unless
+    `whole` frames are needed), so even one huge frame is never held in memory.
+    """
     layout, fragments = record.frames, record.encapsulated
     require_stored_whole(record)
     if layout is not None and (not decoded or ranged_native(record)):
+        unchanged = not decoded or record.transfer_syntax in LITTLE_ENDIAN_NATIVE
+        streamed = unchanged and not whole and layout.length > STREAMED_FRAME_BYTES
 
-        async def stored() -> AsyncIterator[bytes]:
+        async def stored() -> AsyncIterator[Frame]:
             for number in numbers:
+                if streamed:
+                    yield _streamed_frame(storage, record, number)
+                    continue
                 frame = await read_frame(storage, record, number)
                 yield little_endian(record, frame) if decoded else frame
 
@@ -112,6 +128,18 @@ async def _frame_contents(
     return _each_in_thread(frames, lambda frame: frame), syntax
 
 
+async def _streamed_frame(storage: Storage, record: InstanceRecord, number: int) -> AsyncIterator[bytes]:
+    """One uncompressed frame's bytes as they come from storage; a file that ends early breaks the response
+    off (no closing boundary) rather than passing a short frame as whole."""
+    assert record.frames is not None
+    offset, length = record.frames.byte_range(number)
+    sent = 0
+    async for chunk in await open_file(storage, record, offset, length):
+        sent += len(chunk)
+        yield chunk
+    require_whole(sent, length, number)
+
+
 async def _each_in_thread(
     frames: Iterator[bytes] | AsyncIterator[bytes], work: Callable[[bytes], bytes]
 ) -> AsyncIterator[bytes]:
@@ -124,13 +152,19 @@ async def _each_in_thread(
         yield await asyncio.to_thread(work, frame)
 
 
-async def _parts(first: bytes, rest: AsyncIterator[bytes], boundary: str, part_type: str) -> AsyncIterator[bytes]:
-    yield part_head(boundary, [("Content-Type", part_type)])
-    yield first
-    yield b"\r\n"
-    async for content in rest:
+async def _parts(first: Frame, rest: AsyncIterator[Frame], boundary: str, part_type: str) -> AsyncIterator[bytes]:
+    async def each() -> AsyncIterator[Frame]:
+        yield first
+        async for frame in rest:
+            yield frame
+
+    async for frame in each():
         yield part_head(boundary, [("Content-Type", part_type)])
-        yield content
+        if isinstance(frame, bytes):
+            yield frame
+        else:
+            async for chunk in frame:
+                yield chunk
         yield b"\r\n"
     yield closing(boundary)
 

@@ -150,5 +150,5 @@ async def read_frame(storage: Storage, record: InstanceRecord, frame: int) -> by
         if error.status_code != RANGE_NOT_SATISFIABLE:
             raise
         data = b""  # the file ends before this frame begins
-    require_whole(data, expected, frame)
+    require_whole(len(data), expected, frame)
     return data

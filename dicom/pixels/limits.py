@@ -83,11 +83,11 @@ def require_native_length(actual: int, expected: int) -> None:
         )
 
 
-def require_whole(data: bytes, expected: int, frame: int) -> None:
+def require_whole(held: int, expected: int, frame: int) -> None:
     """A frame read from storage is as long as its recorded range; less means the stored file is cut short."""
-    if len(data) < expected:
+    if held < expected:
         raise CannotProvide(
-            f"Frame {frame} is cut short: the stored file holds {len(data)} of its {expected} bytes. {DAMAGED}"
+            f"Frame {frame} is cut short: the stored file holds {held} of its {expected} bytes. {DAMAGED}"
         )
 
 

@@ -78,7 +78,7 @@ def render_frame(header: bytes, frame_data: bytes, frame: int, request: RenderRe
         count = int(dataset.get("NumberOfFrames") or 1)
         declared = declared_length(header, not syntax.is_little_endian)
         require_native_length(declared, _pixel_data_length(dataset, count))
-        require_whole(frame_data, _frame_length(dataset), frame)
+        require_whole(len(frame_data), _frame_length(dataset), frame)
     return _render_one(dataset, frame_data, frame, request, max_size)
 
 
