@@ -7,6 +7,7 @@ import azure.functions as func
 
 from api.delete.blueprint import blueprint as delete
 from api.operations.blueprint import blueprint as operations
+from api.partitions.blueprint import blueprint as partitions
 from api.qido.blueprint import blueprint as qido
 from api.stow.blueprint import blueprint as stow
 from api.wado.blueprint import blueprint as wado
@@ -14,5 +15,5 @@ from shared.telemetry import configure_telemetry
 
 configure_telemetry()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for area in (stow, wado, qido, delete, operations):
+for area in (stow, wado, qido, delete, partitions, operations):
     app.register_functions(area)

@@ -20,8 +20,8 @@ import sys
 from dataclasses import asdict
 from datetime import timedelta
 
-from .cleanup import Report, cleanup
-from .clients import close_storage, get_storage
+from .cleanup import Report, cleanup_every_partition
+from .clients import close_storage
 from .journal import GRACE
 from .settings import AZURITE_CONNECTION_STRING
 
@@ -73,7 +73,7 @@ def _name_storage(azurite: bool) -> str | None:
 
 async def _cleanup(grace: timedelta, audit: bool) -> Report:
     try:
-        return await cleanup(await get_storage(), grace, audit)
+        return await cleanup_every_partition(grace, audit)
     finally:
         await close_storage()
 

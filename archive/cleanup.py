@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .blobs import instance_blob, version_of
-from .clients import Storage, get_storage
+from .clients import DEFAULT_PARTITION, Storage, get_storage
 from .journal import DELETE, GRACE, STORE, Entry, Item, close_entries
+from .partitions import all_partitions
 from .reads import every_instance, list_instances
 from .removal import delete_chunk
 
@@ -100,6 +101,20 @@ async def _audit(storage: Storage, cutoff: datetime, open_versions: set[str], re
     )
 
 
+async def cleanup_every_partition(grace: timedelta = GRACE, audit: bool = False) -> Report:
+    """Cleanup of the default partition and every data partition (each has its own journal and blobs)."""
+    total = Report()
+    keys = {DEFAULT_PARTITION} | {partition.key for partition in await all_partitions()}
+    for key in sorted(keys):
+        report = await cleanup(await get_storage(key), grace, audit)
+        for name, value in vars(report).items():
+            if name == "missing_files":
+                total.missing_files += [f"partition {key}: {path}" for path in value] if key != 1 else value
+            else:
+                setattr(total, name, getattr(total, name) + value)
+    return total
+
+
 async def scheduled_cleanup() -> Report:
     """The timer's run: journal entries only (cheap); the full audit is the operator's command."""
-    return await cleanup(await get_storage())
+    return await cleanup_every_partition()

@@ -59,7 +59,15 @@ def _environment_options() -> dict[str, Any]:
 
 
 class Storage:
-    def __init__(self, settings: StorageSettings) -> None:
+    """The container and tables of one data partition; partitions share the account's service clients."""
+
+    def __init__(self, settings: StorageSettings, shared_with: Storage | None = None) -> None:
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+        self._owns_services = shared_with is None
+        if shared_with is not None:
+            self._connect(settings, shared_with._blob_service, shared_with._table_service)
+            return
         common = {**settings.timeouts, **_environment_options()}
         options: dict[str, Any] = {
             "max_single_put_size": CHUNK,
@@ -81,14 +89,17 @@ class Storage:
             credential = DefaultAzureCredential()
             blob_service = BlobServiceClient(settings.blob_account_url, credential=credential, **options)
             table_service = TableServiceClient(settings.table_account_url, credential=credential, **table_options)
+        self._connect(settings, blob_service, table_service)
+
+    def _connect(self, settings: StorageSettings, blob_service: Any, table_service: Any) -> None:
         self._blob_service = blob_service
         self._table_service = table_service
         self.container: ContainerClient = blob_service.get_container_client(settings.container)
         self.studies: TableClient = table_service.get_table_client(settings.table_prefix + "studies")
         self.lookup: TableClient = table_service.get_table_client(settings.table_prefix + "lookup")
         self.journal: TableClient = table_service.get_table_client(settings.table_prefix + "journal")
-        self._ready = False
-        self._ready_lock = asyncio.Lock()
+        # The registry of data partitions; only the default partition's Storage creates and uses it.
+        self.partitions: TableClient = table_service.get_table_client(settings.table_prefix + "partitions")
 
     async def ensure_ready(self) -> None:
         """Create the container and tables on first use (Bicep creates them in Azure; Azurite starts empty)."""
@@ -97,8 +108,10 @@ class Storage:
         async with self._ready_lock:
             if self._ready:
                 return
-            creators = (self.container.create_container, self.studies.create_table, self.lookup.create_table,
-                        self.journal.create_table)  # fmt: skip
+            creators = [self.container.create_container, self.studies.create_table, self.lookup.create_table,
+                        self.journal.create_table]  # fmt: skip
+            if self._owns_services:
+                creators.append(self.partitions.create_table)
             for create in creators:
                 with contextlib.suppress(ResourceExistsError):
                     await create()
@@ -114,8 +127,9 @@ class Storage:
             break
 
     async def close(self) -> None:
-        await self._blob_service.close()
-        await self._table_service.close()
+        if self._owns_services:
+            await self._blob_service.close()
+            await self._table_service.close()
 
     # ---- blobs ----
 
@@ -191,21 +205,29 @@ class Storage:
             yield entities
 
 
-_storages: dict[int, Storage] = {}
+DEFAULT_PARTITION = 1
+_storages: dict[tuple[int, int], Storage] = {}
 
 
-async def get_storage() -> Storage:
-    """The clients of this event loop (the Functions worker runs one; the SDK's sessions are bound to it)."""
+async def get_storage(partition: int = DEFAULT_PARTITION) -> Storage:
+    """The clients of a data partition (by key) in this event loop (the Functions worker runs one; the SDK's
+    sessions are bound to it)."""
     loop_id = id(asyncio.get_running_loop())
-    storage = _storages.get(loop_id)
+    storage = _storages.get((loop_id, partition))
     if storage is None:
-        storage = _storages[loop_id] = Storage(StorageSettings.from_environment())
+        root = _storages.get((loop_id, DEFAULT_PARTITION))
+        if root is None:
+            root = _storages[loop_id, DEFAULT_PARTITION] = Storage(StorageSettings.from_environment())
+        if partition != DEFAULT_PARTITION:
+            settings = StorageSettings.from_environment().of_partition(partition)
+            _storages[loop_id, partition] = Storage(settings, shared_with=root)
+        storage = _storages[loop_id, partition]
     await storage.ensure_ready()
     return storage
 
 
 async def close_storage() -> None:
     """Close this event loop's clients (at shutdown), so no connection is left dangling."""
-    storage = _storages.pop(id(asyncio.get_running_loop()), None)
-    if storage is not None:
-        await storage.close()
+    loop_id = id(asyncio.get_running_loop())
+    for key in [key for key in _storages if key[0] == loop_id]:
+        await _storages.pop(key).close()

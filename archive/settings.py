@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 AZURITE_CONNECTION_STRING = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -40,3 +40,11 @@ class StorageSettings:
                 "read_timeout": float(env.get("DICOM_STORAGE_READ_TIMEOUT", "60")),
             },
         )
+
+    def of_partition(self, key: int) -> StorageSettings:
+        """Where a data partition's archive is: its own container and tables, so nothing of one partition is
+        read, changed or cleaned up through another. The default partition (key 1) is the archive as it was
+        before partitions, so turning them on moves nothing."""
+        if key == 1:
+            return self
+        return replace(self, container=f"{self.container}-p{key}", table_prefix=f"{self.table_prefix}p{key}")

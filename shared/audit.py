@@ -20,6 +20,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from archive.partitions import is_valid_name
 from dicomweb_wire.uids import clean_uid, is_valid_uid
 
 EVENT_NAME = "dicomweb.audit"
@@ -44,12 +45,19 @@ def begin(request: Request, operation: str, request_id: str, arguments: dict[str
         "method": request.method,
         "api_version": str(arguments.get("api_version") or "")[:8],
         "query_level": level.name.lower() if level is not None else "",
+        "partition": _partition(arguments.get("partition")),
         **{field: _uid(arguments.get(name)) for name, field in PATH_UIDS.items()},
         # The right-most forwarded address is the one the platform's front end saw; those left of it are
         # whatever the caller claimed. Without a proxy in front, the peer is the caller.
         "client_ip": _address(entries[-1]) or peer,
         "forwarded_for": ", ".join(forwarded),
     }
+
+
+def _partition(name: object) -> str:
+    if name is None:
+        return ""
+    return str(name) if is_valid_name(str(name)) else "(not a partition name)"
 
 
 def record(event: dict[str, Any], caller: dict[str, str], status: int, bytes_out: int, duration_ms: float) -> None:

@@ -6,6 +6,7 @@ Every function of the app goes through run(); operations and the layers below ne
 from __future__ import annotations
 
 import contextvars
+import inspect
 import logging
 import re
 import time
@@ -21,6 +22,7 @@ from dicomweb_wire.uids import MAX_UID_LENGTH, clean_uid, is_valid_uid
 
 from . import audit
 from .auth import AuthSettings, authenticate, caller_of, check_role
+from .partitions import resolve as resolve_partition
 from .problems import DicomWebError, bad_request, is_outage, problem_of
 
 log = logging.getLogger("dicomweb")
@@ -46,6 +48,10 @@ def require_uid(value: str, what: str) -> str:
             f"end with a digit, at most {MAX_UID_LENGTH} characters."
         )
     return uid
+
+
+def _takes(operation: Operation, parameter: str) -> bool:
+    return parameter in inspect.signature(operation).parameters
 
 
 def _checked_path(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +97,12 @@ async def run(operation: Operation, request: Request, **arguments: Any) -> Respo
         claims = await authenticate(request.headers.get("authorization"), operation.required_access, settings)
         caller = caller_of(claims)
         check_role(claims, operation.required_access, settings)
-        response = await operation(request, **_checked_path(arguments))
+        checked = _checked_path(arguments)
+        if _takes(operation, "partition"):
+            checked["partition"] = await resolve_partition(checked.get("partition"), operation, claims)
+        if _takes(operation, "claims"):  # an operation that shows each caller only what they may use
+            checked["claims"] = claims
+        response = await operation(request, **checked)
     except Exception as error:
         problem = problem_of(error)
         if problem is None:

@@ -93,7 +93,7 @@ def expected(request_id: str, operation: str, method: str, caller: Caller | None
     study, series, instance = (*uids, "", "", "")[:3]
     return {
         "request_id": request_id, "operation": operation, "method": method, "api_version": "v2",
-        "query_level": query_level, "study_uid": study, "series_uid": series, "instance_uid": instance,
+        "query_level": query_level, "partition": "", "study_uid": study, "series_uid": series, "instance_uid": instance,
         "client_ip": client_ip, "forwarded_for": forwarded_for,
         "oid": caller.oid if caller else "", "app_id": caller.app_id if caller else "",
         "status": status, "outcome": "success" if status < 400 else "denied" if status in (401, 403) else "failure",

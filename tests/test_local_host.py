@@ -31,8 +31,11 @@ def test_every_http_function_is_served_under_its_own_route_and_methods() -> None
 
 def test_there_is_one_function_per_operation_a_health_probe_and_a_cleanup_timer() -> None:
     names = {f.get_function_name() for f in functions_of(function_app.app)}
-    assert len(names) == 28
-    assert "health_check" in names
+    others = {"health_check", "retrieve_partitions", "cleanup_timer"}
+    dicomweb = {name for name in names if not name.endswith("_in_partition")} - others
+    assert len(dicomweb) == 26
+    assert {f"{name}_in_partition" for name in dicomweb} <= names, "every DICOMweb operation also in a partition"
+    assert names == dicomweb | {f"{name}_in_partition" for name in dicomweb} | others
     assert [f.get_function_name() for f in timers_of(function_app.app)] == ["cleanup_timer"]
 
 

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from archive.clients import get_storage
+from archive.partitions import Partition
 from archive.reads import list_instances
 from archive.removal import delete_instances
 from dicom.errors import Missing
@@ -15,9 +16,14 @@ from shared.runner import note
 
 @requires(Access.WRITE)
 async def delete(
-    request: Request, api_version: str, study: str, series: str | None = None, instance: str | None = None
+    request: Request,
+    api_version: str,
+    partition: Partition,
+    study: str,
+    series: str | None = None,
+    instance: str | None = None,
 ) -> Response:
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     records = await list_instances(storage, study, series, instance)
     deleted = await delete_instances(storage, records) if records else []
     note(instances_deleted=len(deleted))

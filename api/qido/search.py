@@ -11,6 +11,7 @@ from starlette.responses import Response
 from archive import lookup
 from archive.clients import Storage, get_storage, start_counting
 from archive.lookup import Pointer
+from archive.partitions import Partition
 from dicom.attributes import ATTRIBUTES, BY_TAG, Level
 from shared.auth import Access, requires
 from shared.negotiation import DICOM_JSON, require_json_accept
@@ -32,13 +33,18 @@ def returned_tags(query: Query, api_version: str) -> set[str]:
 
 @requires(Access.READ)
 async def search(
-    request: Request, api_version: str, level: Level, study: str | None = None, series: str | None = None
+    request: Request,
+    api_version: str,
+    partition: Partition,
+    level: Level,
+    study: str | None = None,
+    series: str | None = None,
 ) -> Response:
     require_json_accept(request)
     query = parse_query(request.url.query, level)
     scope: Target = tuple(uid for uid in (study, series) if uid is not None)
     counter = start_counting()
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     rows, stale, in_order = await _matching_rows(storage, query, scope)
     if not in_order:
         rows.sort(key=lambda row: row.key)

@@ -17,8 +17,9 @@ def _uid(value: str | None) -> dict[str, Any]:
     return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
 
 
-def stow_response(results: list[Outcome], api: str, study_in_path: str | None) -> Response:
-    base = f"{public_base_url()}/{api}"
+def stow_response(results: list[Outcome], api: str, study_in_path: str | None, path: str) -> Response:
+    """`api` is the API version; `path` what URLs start with after the base (`v2` or `v2/partitions/p1`)."""
+    base = f"{public_base_url()}/{path}"
     stored = [r for r in results if r.failure is None]
     failed = [r for r in results if r.failure is not None]
     body: dict[str, Any] = {}

@@ -16,6 +16,7 @@ from archive.clients import Storage, get_storage
 from archive.commit import AlreadyStored, Commit, StoredConcurrently, StoredElsewhere, commit_instances
 from archive.instance_files import write_version
 from archive.journal import STORE, Entry, Item, close_entries, new_request_id, open_entry
+from archive.partitions import Partition
 from dicom.errors import ArchiveError, InstanceFailure
 from dicom.parsing import ParsedInstance, instance_identity, parse_instance
 from dicomweb_wire.mediatypes import parse_media_type
@@ -24,6 +25,7 @@ from dicomweb_wire.reasons import ALREADY_EXISTS, PATIENT_MISMATCH, PROCESSING_F
 from shared.auth import Access, requires
 from shared.multipart import request_parts, spool_body
 from shared.negotiation import DICOM, require_json_accept
+from shared.partitions import api_path, creates_partition
 from shared.problems import is_outage, storage_unavailable, unsupported_media_type
 from shared.runner import note
 
@@ -40,12 +42,15 @@ class Staged:
     entry: Entry
 
 
+@creates_partition
 @requires(Access.WRITE)
-async def store(request: Request, api_version: str, study: str | None = None, upsert: bool = False) -> Response:
+async def store(
+    request: Request, api_version: str, partition: Partition, study: str | None = None, upsert: bool = False
+) -> Response:
     study_in_path = study
     require_json_accept(request)
     parts = _parts(request)
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     journal_request = new_request_id()
     staged: list[Staged] = []
     outcomes: list[Outcome | Staged] = []
@@ -70,7 +75,7 @@ async def store(request: Request, api_version: str, study: str | None = None, up
     _log_failures(results)
     note(instances_stored=stored, instances_failed=len(results) - stored,
          bytes_in=sum(s.item.size for s in staged))  # fmt: skip
-    return stow_response(results, api_version, study_in_path)
+    return stow_response(results, api_version, study_in_path, api_path(api_version, partition))
 
 
 def _log_failures(results: list[Outcome]) -> None:

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from archive.clients import get_storage, start_counting_bytes
 from archive.instance_files import read_range
+from archive.partitions import Partition
 from dicom.errors import Invalid, Missing
 from shared.auth import Access, requires
 from shared.multipart import multipart_response
@@ -16,12 +17,14 @@ from .records import find_instance
 
 
 @requires(Access.READ)
-async def bulkdata(request: Request, api_version: str, study: str, series: str, instance: str, tag: str) -> Response:
+async def bulkdata(
+    request: Request, api_version: str, partition: Partition, study: str, series: str, instance: str, tag: str
+) -> Response:
     tag = tag.upper()
     if len(tag) != 8 or any(c not in "0123456789ABCDEF" for c in tag):
         raise Invalid(f"'{tag[:20]}' is not a tag: use eight hex digits, as in the BulkDataURI.")
     single = bulk_data_single_part(request.headers.get("accept"))
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     record = await find_instance(storage, study, series, instance)
     if tag not in record.bulk:
         raise Missing(f"The instance has no bulk data at tag {tag}.")

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from archive.clients import Storage, get_storage
+from archive.partitions import Partition
 from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide
 from dicom.pixels.transcode import can_transcode
@@ -25,10 +26,15 @@ log = logging.getLogger("dicomweb")
 
 @requires(Access.READ)
 async def retrieve(
-    request: Request, api_version: str, study: str, series: str | None = None, instance: str | None = None
+    request: Request,
+    api_version: str,
+    partition: Partition,
+    study: str,
+    series: str | None = None,
+    instance: str | None = None,
 ) -> Response:
     choice = instance_format(request.headers.get("accept"), single_allowed=instance is not None)
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     records = await find_instances(storage, study, series, instance)
     _check_convertible(records, choice.transfer_syntax)
     first = await open_instance(storage, records[0], choice.transfer_syntax)  # fails before the 200 starts

@@ -12,10 +12,12 @@ from starlette.responses import Response, StreamingResponse
 
 from archive.clients import Storage, get_storage
 from archive.instance_files import current, read_metadata
+from archive.partitions import Partition
 from archive.rows import InstanceRecord
 from dicom.dicom_json import BULK_DATA_TOKEN
 from shared.auth import Access, requires
 from shared.negotiation import DICOM_JSON, require_json_accept
+from shared.partitions import api_path
 from shared.settings import public_base_url
 
 from .records import find_instances
@@ -25,16 +27,21 @@ METADATA_CONCURRENCY = 16
 
 @requires(Access.READ)
 async def metadata(
-    request: Request, api_version: str, study: str, series: str | None = None, instance: str | None = None
+    request: Request,
+    api_version: str,
+    partition: Partition,
+    study: str,
+    series: str | None = None,
+    instance: str | None = None,
 ) -> Response:
     require_json_accept(request)
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     records = await find_instances(storage, study, series, instance)
     etag = metadata_etag(records)
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    headers = {"ETag": etag}
     if etag in _entity_tags(request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
-    base = f"{public_base_url()}/{api_version}"
+    base = f"{public_base_url()}/{api_path(api_version, partition)}"
     return StreamingResponse(_metadata_array(storage, records, base), media_type=DICOM_JSON, headers=headers)
 
 

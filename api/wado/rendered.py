@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from archive.clients import Storage, get_storage, start_counting_bytes
 from archive.instance_files import read_file
+from archive.partitions import Partition
 from archive.rows import InstanceRecord
 from dicom.errors import Invalid
 from dicom.layout import require_frames
@@ -23,7 +24,13 @@ from .stored_frames import header_and_frame, require_stored_whole
 
 @requires(Access.READ)
 async def rendered(
-    request: Request, api_version: str, study: str, series: str, instance: str, frames: str | None = None
+    request: Request,
+    api_version: str,
+    partition: Partition,
+    study: str,
+    series: str,
+    instance: str,
+    frames: str | None = None,
 ) -> Response:
     asked = render_request(request.headers.get("accept"), request.query_params.get("quality"))
     frame = 1
@@ -32,18 +39,23 @@ async def rendered(
         if len(numbers) != 1:
             raise Invalid("Render one frame at a time, e.g. frames/1/rendered.")
         frame = numbers[0]
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     record = await find_instance(storage, study, series, instance)
     return await _rendered_response(storage, record, frame, asked, None)
 
 
 @requires(Access.READ)
 async def thumbnail(
-    request: Request, api_version: str, study: str, series: str | None = None, instance: str | None = None
+    request: Request,
+    api_version: str,
+    partition: Partition,
+    study: str,
+    series: str | None = None,
+    instance: str | None = None,
 ) -> Response:
     """A small JPEG of the instance, or of the middle instance of a series or study (viewers' study lists)."""
     asked = render_request(request.headers.get("accept"), request.query_params.get("quality"))
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     records = await find_instances(storage, study, series, instance)
     return await _rendered_response(storage, records[len(records) // 2], 1, asked, THUMBNAIL_SIZE)
 
