@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from archive.clients import Storage, get_storage, start_counting_bytes
 from archive.instance_files import open_file, read_file, read_metadata
+from archive.partitions import Partition
 from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide, Invalid
 from dicom.layout import PIXEL_MODULE, require_frames
@@ -47,10 +48,12 @@ def parse_frame_list(text: str) -> list[int]:
 
 
 @requires(Access.READ)
-async def frames(request: Request, api_version: str, study: str, series: str, instance: str, frames: str) -> Response:
+async def frames(
+    request: Request, api_version: str, partition: Partition, study: str, series: str, instance: str, frames: str
+) -> Response:
     numbers = parse_frame_list(frames)
     choice = frame_format(request.headers.get("accept"), len(numbers))
-    storage = await get_storage()
+    storage = await get_storage(partition.key)
     record = await find_instance(storage, study, series, instance)
     counter = start_counting_bytes()
     # image/jp2 of data stored otherwise: decoded here, then encoded as JPEG 2000 lossless below.
