@@ -19,6 +19,12 @@ param apiClientId string
 @minLength(32)
 param indexKey string
 
+@description('Data partitions: several institutions in one service, each with its own archive; routes then need /partitions/{name}.')
+param dataPartitionsEnabled bool = false
+
+@description('Optional access per data partition: partition name -> Entra group object ids or app role values whose tokens may use it, e.g. {"hospital-a": ["<group id>"], "*": ["Dicom.AllPartitions"]}. Empty: the roles apply to every partition.')
+param partitionAccess object = {}
+
 @description('Origins allowed to call the API from a browser (e.g. an OHIF viewer). Empty: none.')
 param corsAllowedOrigins array = []
 
@@ -152,6 +158,8 @@ module functionApp 'modules/functionapp.bicep' = {
     corsAllowedOrigins: corsAllowedOrigins
     maxRequestBytes: maxRequestBytes
     indexKey: indexKey
+    dataPartitionsEnabled: dataPartitionsEnabled
+    partitionAccess: partitionAccess
     subnetId: networked ? network.outputs.appSubnetId : ''
   }
 }

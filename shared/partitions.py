@@ -81,6 +81,8 @@ async def resolve(name: str | None, operation: Callable, claims: dict | None) ->
         raise DicomWebError(403, f"Your token's groups and roles do not include the data partition '{name}'.")
     if getattr(operation, "creates_partition", False):
         return await partitions.find_or_create(name)
+    if name == DEFAULT_NAME:
+        return DEFAULT  # it always exists: it is the archive as it was before partitions
     found = await partitions.find(name)
     if found is None:
         raise bad_request(f"The data partition '{name}' does not exist: a partition is created by its first store.")

@@ -321,3 +321,12 @@ def test_the_index_key_is_a_required_secret_given_to_the_app() -> None:
     assert "indexKey" in json.dumps(app_settings()["DICOM_INDEX_KEY"])
     values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert values["indexKey"]["value"] == "${DICOM_INDEX_KEY}"
+
+
+def test_data_partitions_and_their_access_map_are_parameters_given_to_the_app() -> None:
+    parameters = parsed("main.bicep")["parameters"]
+    assert parameters["dataPartitionsEnabled"]["default"] is False
+    assert parameters["partitionAccess"]["default"] == {}
+    settings = json.dumps(app_settings())
+    assert "dataPartitionsEnabled" in settings and "partitionAccess" in settings
+    assert module_params("functionApp")["partitionAccess"] == "partitionAccess"

@@ -12,6 +12,8 @@ param apiClientId string
 param corsAllowedOrigins array
 @description('Largest request body in bytes, for the Functions host and the service alike, so the two limits agree.')
 param maxRequestBytes int
+param dataPartitionsEnabled bool
+param partitionAccess object
 @description('The index\'s HMAC key (DICOM_INDEX_KEY).')
 @secure()
 param indexKey string
@@ -73,6 +75,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT', value: string(maxRequestBytes) }
         { name: 'DICOM_MAX_REQUEST_BYTES', value: string(maxRequestBytes) }
         { name: 'DICOM_INDEX_KEY', value: indexKey }
+        { name: 'DICOM_DATA_PARTITIONS_ENABLED', value: dataPartitionsEnabled ? 'true' : 'false' }
+        { name: 'DICOM_PARTITION_ACCESS', value: empty(partitionAccess) ? '' : string(partitionAccess) }
       ]
     }
     functionAppConfig: {
