@@ -382,8 +382,13 @@ def test_a_stored_deflated_instance_inflating_past_the_cap_is_refused_when_conve
     now: this one is written as an older store kept it)."""
     uids = new_uids()
     instance = stored(client, base, make_instance(*uids, transfer_syntax=DeflatedExplicitVRLittleEndian), uids)
-    data = make_instance(*uids, rows=1024, columns=1024, transfer_syntax=DeflatedExplicitVRLittleEndian,
-                         PixelData=bytes(1024 * 1024 * 2))  # fmt: skip
+    dataset = pydicom.dcmread(io.BytesIO(make_instance(*uids, rows=1024, columns=1024)))
+    dataset.PixelData = bytes(1024 * 1024 * 2)
+    dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    output = io.BytesIO()
+    dataset.save_as(output, enforce_file_format=True)
+    data = output.getvalue()
+    assert len(data) < 64 * 1024
     replace_stored(archive, instance, data)
     url = instance.url
     refusal(client.get(url, headers=CONVERTED), "inflates to more than 1048576", "DICOM_MAX_INFLATED_BYTES")
@@ -406,3 +411,28 @@ def test_a_stored_deflated_instance_under_the_cap_still_converts(client: httpx.C
     response = client.get(url, headers={"Accept": "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"})
     assert response.status_code == 200
     assert pydicom.dcmread(io.BytesIO(response.content)).PixelData == pixel_data(64, 64, 1)
+
+
+@pytest.mark.parametrize("request_name", [name for name in CUT_REQUESTS if name != "frame as stored"])
+def test_an_unlocated_file_over_the_budget_of_a_file_held_whole_is_refused_not_read_into_memory(
+    client: httpx.Client, base: str, request_name: str
+) -> None:
+    """255 x 255 1-bit frames do not end on a byte, so store time locates none; the file is 1.3 MiB, over the
+    1 MiB budget (its pixel data holds 16 bits a pixel: longer than declared, stored as sent)."""
+    uids = new_uids()
+    data = make_instance(*uids, rows=255, columns=255, frames=10, BitsAllocated=1, BitsStored=1, HighBit=0,
+                         transfer_syntax=ImplicitVRLittleEndian)  # fmt: skip
+    url = stored(client, base, data, uids).url
+    path, headers = CUT_REQUESTS[request_name]
+    refusal(client.get(url + path, headers=headers), "were not located", "DICOM_MAX_INFLATED_BYTES")
+
+
+@pytest.mark.parametrize("path", ["", "/frames/1"])
+def test_one_bit_frames_asked_as_jpeg_2000_answer_406_naming_what_to_ask_instead(
+    client: httpx.Client, base: str, path: str
+) -> None:
+    uids = new_uids()
+    url = stored(client, base, make_instance(*uids, rows=64, columns=64, frames=2, BitsAllocated=1, BitsStored=1,
+                                             HighBit=0), uids).url  # fmt: skip
+    headers = TO_JPEG_2000 if not path else {"Accept": 'multipart/related; type="image/jp2"'}
+    refusal(client.get(url + path, headers=headers), "1 bit(s) allocated", "1.2.840.10008.1.2.1")

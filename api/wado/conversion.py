@@ -10,13 +10,19 @@ from dataclasses import dataclass
 from azure.core.exceptions import ResourceNotFoundError
 
 from archive.clients import Storage
-from archive.instance_files import current, open_file, read_file, read_range
+from archive.instance_files import current, open_file, read_range
 from archive.rows import InstanceRecord
 from dicom.errors import Missing
 from dicom.pixels.transcode import SEQUENCE_DELIMITER, encode_frame_jp2, fragment_item, reencoded_header, transcode
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN, ORIGINAL
 
-from .stored_frames import LITTLE_ENDIAN_NATIVE, native_frames, pixel_value_length, require_stored_whole
+from .stored_frames import (
+    LITTLE_ENDIAN_NATIVE,
+    native_frames,
+    pixel_value_length,
+    read_whole_file,
+    require_stored_whole,
+)
 
 
 @dataclass
@@ -35,7 +41,7 @@ async def open_instance(storage: Storage, record: InstanceRecord, syntax: str) -
                 return Opened(record.transfer_syntax, chunks, record.size)
             if streamed := await _open_converted(storage, record, syntax):
                 return streamed
-            data = await asyncio.to_thread(transcode, await read_file(storage, record), syntax)
+            data = await asyncio.to_thread(transcode, await read_whole_file(storage, record), syntax)
             return Opened(syntax, _once(data), len(data))
         except ResourceNotFoundError:  # an upsert replaced it meanwhile: follow the index to the new one
             latest = await current(storage, record)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from archive.clients import Storage, get_storage, start_counting_bytes
-from archive.instance_files import open_file, read_file, read_metadata
+from archive.instance_files import open_file, read_metadata
 from archive.partitions import Partition
 from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide, Invalid
@@ -25,7 +25,14 @@ from shared.auth import Access, requires
 from shared.negotiation import JP2, OCTET_STREAM, Choice, frame_format
 
 from .records import find_instance
-from .stored_frames import LITTLE_ENDIAN_NATIVE, little_endian, ranged_native, read_frame, require_stored_whole
+from .stored_frames import (
+    LITTLE_ENDIAN_NATIVE,
+    little_endian,
+    ranged_native,
+    read_frame,
+    read_whole_file,
+    require_stored_whole,
+)
 
 JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
 MAX_FRAMES = 256  # frames one request may ask for
@@ -126,7 +133,7 @@ async def _frame_contents(
 
         return compressed(), EXPLICIT_VR_LITTLE_ENDIAN if decoded else syntax
     # no recorded layout (deflated, 1-bit big endian, or fragments not told apart): the file, checked whole
-    data = await read_file(storage, record)
+    data = await read_whole_file(storage, record)
     frames, syntax = await asyncio.to_thread(frames_of, data, numbers, EXPLICIT_VR_LITTLE_ENDIAN if decoded else None)
     return _each_in_thread(frames, lambda frame: frame), syntax
 

@@ -8,7 +8,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from archive.clients import Storage, get_storage, start_counting_bytes
-from archive.instance_files import read_file
 from archive.partitions import Partition
 from archive.rows import InstanceRecord
 from dicom.errors import Invalid
@@ -19,7 +18,7 @@ from shared.negotiation import render_request
 
 from .frames import parse_frame_list
 from .records import find_instance, find_instances
-from .stored_frames import header_and_frame, require_stored_whole
+from .stored_frames import header_and_frame, read_whole_file, require_stored_whole
 
 
 @requires(Access.READ)
@@ -71,6 +70,6 @@ async def _rendered_response(
     if located is not None:
         image = await asyncio.to_thread(render_frame, *located, frame, asked, max_size)
     else:
-        image = await asyncio.to_thread(render, await read_file(storage, record), frame, asked, max_size)
+        image = await asyncio.to_thread(render, await read_whole_file(storage, record), frame, asked, max_size)
     headers = {"X-Storage-Bytes-Read": str(counter[0])}
     return Response(image, media_type=asked.media_type, headers=headers)

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from azure.core.exceptions import HttpResponseError
 
 from archive.clients import Storage
-from archive.instance_files import read_range, read_ranges
+from archive.instance_files import read_file, read_range, read_ranges
 from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide
-from dicom.pixels.limits import DAMAGED, require_native_length, require_whole
+from dicom.parsing import max_inflated_bytes
+from dicom.pixels.inflate import MAX_INFLATED_SETTING
+from dicom.pixels.limits import AS_STORED, DAMAGED, require_native_length, require_whole
 from dicom.pixels.transcode import can_transcode, decode_described_frame, decode_frame, little_endian_words
 from dicom.values import first_text
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN
@@ -152,3 +154,17 @@ async def read_frame(storage: Storage, record: InstanceRecord, frame: int) -> by
         data = b""  # the file ends before this frame begins
     require_whole(len(data), expected, frame)
     return data
+
+
+async def read_whole_file(storage: Storage, record: InstanceRecord) -> bytes:
+    """The whole stored file, for an instance whose frames store time did not locate (deflated, fragments not
+    told apart, 1-bit frames): converting or rendering it holds the file in memory, so it must fit the budget
+    of a data set held whole (DICOM_MAX_INFLATED_BYTES)."""
+    limit = max_inflated_bytes()
+    if record.size > limit:
+        raise CannotProvide(
+            f"This instance's frames were not located when it was stored, so serving it decoded or converted "
+            f"means holding the whole file ({record.size} bytes) in memory, more than this service holds for one "
+            f"request ({limit}, setting {MAX_INFLATED_SETTING}). " + AS_STORED
+        )
+    return await read_file(storage, record)

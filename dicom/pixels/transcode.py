@@ -197,6 +197,12 @@ def encode_frame_jp2(frame: bytes, pixel_module: dict[str, object]) -> bytes:
     rows, columns = int(pixel_module["rows"]), int(pixel_module["columns"])
     samples, bits = int(pixel_module.get("samples_per_pixel", 1)), int(pixel_module["bits_allocated"])
     require_decodable(rows, columns, samples)  # the encoder's working buffers cost what a decoder's do
+    if bits % 8:
+        raise CannotProvide(
+            f"JPEG 2000 output is made from whole-byte samples; this instance has {bits} bit(s) allocated. Ask for "
+            "Explicit VR Little Endian (transfer-syntax=1.2.840.10008.1.2.1) or for the data as stored "
+            "(transfer-syntax=*)."
+        )
     signed = int(pixel_module.get("pixel_representation", 0)) == 1
     dtype = np.dtype(f"<{'i' if signed else 'u'}{max(1, bits // 8)}")
     array = np.frombuffer(frame, dtype=dtype)[: rows * columns * samples]
