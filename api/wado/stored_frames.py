@@ -18,7 +18,7 @@ from archive.rows import InstanceRecord
 from dicom.errors import CannotProvide
 from dicom.parsing import max_inflated_bytes
 from dicom.pixels.inflate import MAX_INFLATED_SETTING
-from dicom.pixels.limits import AS_STORED, DAMAGED, require_native_length, require_whole
+from dicom.pixels.limits import DAMAGED, require_native_length, require_whole
 from dicom.pixels.transcode import can_transcode, decode_described_frame, decode_frame, little_endian_words
 from dicom.values import first_text
 from dicomweb_wire.mediatypes import EXPLICIT_VR_LITTLE_ENDIAN
@@ -165,6 +165,7 @@ async def read_whole_file(storage: Storage, record: InstanceRecord) -> bytes:
         raise CannotProvide(
             f"This instance's frames were not located when it was stored, so serving it decoded or converted "
             f"means holding the whole file ({record.size} bytes) in memory, more than this service holds for one "
-            f"request ({limit}, setting {MAX_INFLATED_SETTING}). " + AS_STORED
+            f"request ({limit}, setting {MAX_INFLATED_SETTING}). Ask for the instance as stored: Accept: "
+            'multipart/related; type="application/dicom"; transfer-syntax=*.'
         )
     return await read_file(storage, record)
