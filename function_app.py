@@ -6,14 +6,17 @@ HTTP streams (azurefunctions-extensions-http-fastapi) let bodies flow through wi
 import azure.functions as func
 
 from api.delete.blueprint import blueprint as delete
+from api.folders.blueprint import blueprint as folders
 from api.operations.blueprint import blueprint as operations
 from api.partitions.blueprint import blueprint as partitions
 from api.qido.blueprint import blueprint as qido
+from api.shares.blueprint import blueprint as shares
 from api.stow.blueprint import blueprint as stow
 from api.wado.blueprint import blueprint as wado
+from api.worklist.blueprint import blueprint as worklist
 from shared.telemetry import configure_telemetry
 
 configure_telemetry()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for area in (stow, wado, qido, delete, partitions, operations):
+for area in (stow, wado, qido, delete, partitions, worklist, folders, shares, operations):
     app.register_functions(area)

@@ -94,6 +94,8 @@ class Storage:
     def _connect(self, settings: StorageSettings, blob_service: Any, table_service: Any) -> None:
         self._blob_service = blob_service
         self._table_service = table_service
+        self._table_prefix = settings.table_prefix
+        self._other_tables: dict[str, TableClient] = {}
         self.container: ContainerClient = blob_service.get_container_client(settings.container)
         self.studies: TableClient = table_service.get_table_client(settings.table_prefix + "studies")
         self.lookup: TableClient = table_service.get_table_client(settings.table_prefix + "lookup")
@@ -116,6 +118,16 @@ class Storage:
                 with contextlib.suppress(ResourceExistsError):
                     await create()
             self._ready = True
+
+    async def table(self, name: str) -> TableClient:
+        """A further table of this partition, `<prefix><name>` (e.g. workitems, folders), created on first use."""
+        client = self._other_tables.get(name)
+        if client is None:
+            client = self._table_service.get_table_client(self._table_prefix + name)
+            with contextlib.suppress(ResourceExistsError):
+                await client.create_table()
+            self._other_tables[name] = client
+        return client
 
     async def ping_blobs(self) -> None:
         """Fails unless Blob Storage answers (the health probe)."""

@@ -24,8 +24,12 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from . import folders, orders
 from .client import DicomWebClient, ServiceError, UploadSummary, dumps, find_dicom_files
 from .tokens import TokenError, TokenProvider
+
+# Command groups in modules of their own: each has add_commands(subparsers) and COMMANDS (name -> handler).
+EXTENSIONS = (orders, folders)
 
 DEFAULT_URL = "http://127.0.0.1:7071/v2"
 COLUMNS = {
@@ -93,6 +97,8 @@ def parser() -> argparse.ArgumentParser:
     delete = commands.add_parser("delete", help="delete a study, series or instance")
     _add_target(delete)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    for extension in EXTENSIONS:
+        extension.add_commands(commands)
     return root
 
 
@@ -149,6 +155,8 @@ async def _run(arguments: argparse.Namespace, tokens: TokenProvider, console: Co
             "delete": _delete,
             "token": _token,
         }
+        for extension in EXTENSIONS:
+            command.update(extension.COMMANDS)
         return await command[arguments.command](client, arguments, console)
 
 
