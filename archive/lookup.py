@@ -82,9 +82,14 @@ def _index_key() -> bytes:
     return (key or LOCAL_INDEX_KEY).encode()
 
 
+def keyed_hash(name: str, text: str) -> str:
+    """An HMAC of a value under DICOM_INDEX_KEY, for table keys that must not be readable (`name`: what the
+    value is, so equal values of different attributes differ)."""
+    return hmac.new(_index_key(), f"{name}|{text}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def _keyed_hash(attribute: Attribute, text: str) -> str:
-    message = f"{attribute.keyword}|{text}".encode()
-    return hmac.new(_index_key(), message, hashlib.sha256).hexdigest()[:32]
+    return keyed_hash(attribute.keyword, text)
 
 
 def serves_ranges(attribute: Attribute) -> bool:
