@@ -1,0 +1,125 @@
+"""Creating, listing and revoking share links (owners): the answer to creating one is the only place its link
+appears; afterwards the service knows the link's secret only as a hash."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from archive.clients import get_storage
+from archive.folders import require_folder
+from archive.partitions import Partition
+from archive.reads import read_study
+from archive.shares import create_share, list_shares, revoke_share
+from dicom.errors import Invalid, Missing
+from dicomweb_wire.uids import clean_uid, is_valid_uid
+from shared.auth import Access, requires
+from shared.partitions import api_path
+from shared.settings import public_base_url
+
+DEFAULT_MAX_DAYS = 90
+MAX_BODY_BYTES = 64 * 1024
+MAX_STUDIES = 100
+MAX_TEXT = 2048
+MAX_PASSWORD = 256
+
+
+def max_days() -> int:
+    """DICOM_SHARE_MAX_DAYS: the longest a link may live; a folder share without an expiry gets this."""
+    return int(os.environ.get("DICOM_SHARE_MAX_DAYS") or DEFAULT_MAX_DAYS)
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request's JSON object (64 KiB at most), or 400 saying what to send."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise Invalid(f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError:
+        raise Invalid('The body is not JSON: send a JSON object, e.g. {"name": "Cardiology"}.') from None
+    if not isinstance(value, dict):
+        raise Invalid("The body must be a JSON object.")
+    return value
+
+
+def text_field(body: dict[str, Any], name: str, limit: int = MAX_TEXT) -> str:
+    value = body.get(name) or ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise Invalid(f"'{name}' must be a string of at most {limit} characters.")
+    return value
+
+
+def _expiry(body: dict[str, Any], folder: bool, now: datetime) -> datetime:
+    """The end (UTC) of the day `expires` names; required for study shares, max_days() ahead at most."""
+    text = body.get("expires")
+    latest = now + timedelta(days=max_days())
+    if text is None and folder:
+        return latest
+    try:
+        day = date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise Invalid("'expires' is required (for a study share) as a date YYYY-MM-DD: the link's last day (UTC).")
+    expires = datetime.combine(day, time(23, 59, 59), UTC)
+    if expires <= now:
+        raise Invalid(f"'expires' ({text}) is in the past: give today or a later day.")
+    if expires > latest + timedelta(days=1):
+        raise Invalid(f"'expires' is more than {max_days()} days ahead (DICOM_SHARE_MAX_DAYS); give an earlier day.")
+    return expires
+
+
+@requires(Access.WRITE)
+async def create(request: Request, api_version: str, partition: Partition) -> Response:
+    """POST /shares {"studies": [...]} or {"folder": id}, expires, password, downloadable, title, description."""
+    body = await read_json(request)
+    storage = await get_storage(partition.key)
+    studies, folder = body.get("studies"), body.get("folder")
+    if (studies is None) == (folder is None):
+        raise Invalid("Name either 'studies' (a list of Study Instance UIDs) or 'folder' (a folder id), not both.")
+    if folder is not None:
+        if not isinstance(folder, str):
+            raise Invalid("'folder' is a folder id (a string).")
+        await require_folder(storage, folder)
+        studies = []
+    else:
+        if not isinstance(studies, list) or not 0 < len(studies) <= MAX_STUDIES:
+            raise Invalid(f"'studies' is a list of 1 to {MAX_STUDIES} Study Instance UIDs.")
+        studies = list(dict.fromkeys(clean_uid(str(uid)) for uid in studies))
+        if not all(is_valid_uid(uid) for uid in studies):
+            raise Invalid("'studies' holds something that is not a valid UID (digits and dots only).")
+        for study in studies:
+            if await read_study(storage, study) is None:
+                raise Missing(f"The study {study} was not found in this partition; nothing was shared.")
+    downloadable = body.get("downloadable", False)
+    if not isinstance(downloadable, bool):
+        raise Invalid("'downloadable' is true or false.")
+    share, token = await create_share(
+        storage, studies=studies, folder=folder or "", expires=_expiry(body, folder is not None, datetime.now(UTC)),
+        password=text_field(body, "password", MAX_PASSWORD), downloadable=downloadable,
+        title=text_field(body, "title"), description=text_field(body, "description"),
+    )  # fmt: skip
+    url = f"{public_base_url()}/{api_path(api_version, partition)}/share/{token}"
+    answer = {**share.summary(), "url": url}
+    return Response(json.dumps(answer), status_code=201, media_type="application/json", headers={"Location": url})
+
+
+@requires(Access.WRITE)
+async def listing(request: Request, api_version: str, partition: Partition) -> Response:
+    shares = await list_shares(await get_storage(partition.key))
+    return Response(json.dumps([share.summary() for share in shares]), media_type="application/json")
+
+
+@requires(Access.WRITE)
+async def revoke(request: Request, api_version: str, partition: Partition, share_id: str) -> Response:
+    if not await revoke_share(await get_storage(partition.key), share_id):
+        raise Missing("There is no share of that id in this partition (list shares to see their ids).")
+    return Response(status_code=204)
