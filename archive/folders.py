@@ -126,6 +126,10 @@ async def add_study(storage: Storage, folder_id: str, study: str) -> None:
 async def remove_study(storage: Storage, folder_id: str, study: str) -> bool:
     """Whether the folder held the study."""
     await require_folder(storage, folder_id)
+    return await _unlink(storage, folder_id, study)
+
+
+async def _unlink(storage: Storage, folder_id: str, study: str) -> bool:
     table = await storage.table(TABLE)
     held = await storage.get(table, f"in|{folder_id}", study) is not None
     for keys in ((f"in|{folder_id}", study), (f"of|{study}", folder_id)):
@@ -141,7 +145,7 @@ async def studies_of(storage: Storage, folder_id: str) -> list[str]:
     rows = await asyncio.gather(*(read_study(storage, study) for study in listed))
     for study, row in zip(listed, rows, strict=True):
         if row is None:
-            await remove_study(storage, folder_id, study)
+            await _unlink(storage, folder_id, study)
     return [study for study, row in zip(listed, rows, strict=True) if row is not None]
 
 
@@ -149,4 +153,4 @@ async def forget_study(storage: Storage, study: str) -> None:
     """Take a deleted study out of every folder."""
     table = await storage.table(TABLE)
     for entity in await storage.query(table, "PartitionKey eq @pk", {"pk": f"of|{study}"}):
-        await remove_study(storage, entity["RowKey"], study)
+        await _unlink(storage, entity["RowKey"], study)

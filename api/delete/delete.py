@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from archive.clients import get_storage
+from archive.folders import forget_study
 from archive.partitions import Partition
 from archive.reads import list_instances
 from archive.removal import delete_instances
@@ -30,4 +31,6 @@ async def delete(
     if not deleted:
         what = "instance" if instance else "series" if series else "study"
         raise Missing(f"The {what} was not found in this archive (it may have been deleted already).")
+    if series is None:  # the study is gone: so are its places in folders (studies emptied otherwise: at read time)
+        await forget_study(storage, study)
     return Response(status_code=204)

@@ -22,39 +22,16 @@ from shared.auth import Access, requires
 from shared.partitions import api_path
 from shared.settings import public_base_url
 
+from ..folders.requests import read_json, text_field
+
 DEFAULT_MAX_DAYS = 90
-MAX_BODY_BYTES = 64 * 1024
 MAX_STUDIES = 100
-MAX_TEXT = 2048
 MAX_PASSWORD = 256
 
 
 def max_days() -> int:
     """DICOM_SHARE_MAX_DAYS: the longest a link may live; a folder share without an expiry gets this."""
     return int(os.environ.get("DICOM_SHARE_MAX_DAYS") or DEFAULT_MAX_DAYS)
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request's JSON object (64 KiB at most), or 400 saying what to send."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Invalid(f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    try:
-        value = json.loads(body or b"{}")
-    except ValueError:
-        raise Invalid('The body is not JSON: send a JSON object, e.g. {"name": "Cardiology"}.') from None
-    if not isinstance(value, dict):
-        raise Invalid("The body must be a JSON object.")
-    return value
-
-
-def text_field(body: dict[str, Any], name: str, limit: int = MAX_TEXT) -> str:
-    value = body.get(name) or ""
-    if not isinstance(value, str) or len(value) > limit:
-        raise Invalid(f"'{name}' must be a string of at most {limit} characters.")
-    return value
 
 
 def _expiry(body: dict[str, Any], folder: bool, now: datetime) -> datetime:
@@ -104,8 +81,8 @@ async def create(request: Request, api_version: str, partition: Partition) -> Re
         raise Invalid("'downloadable' is true or false.")
     share, token = await create_share(
         storage, studies=studies, folder=folder or "", expires=_expiry(body, folder is not None, datetime.now(UTC)),
-        password=text_field(body, "password", MAX_PASSWORD), downloadable=downloadable,
-        title=text_field(body, "title"), description=text_field(body, "description"),
+        password=text_field(body, "password", MAX_PASSWORD) or "", downloadable=downloadable,
+        title=text_field(body, "title") or "", description=text_field(body, "description") or "",
     )  # fmt: skip
     url = f"{public_base_url()}/{api_path(api_version, partition)}/share/{token}"
     answer = {**share.summary(), "url": url}
