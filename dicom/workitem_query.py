@@ -31,10 +31,11 @@ SEARCHABLE = {
     "00741000": "state",
     "0020000D": "study",
     # additions: other patient IDs, birth date (a range, checked on the workitems another key selects), the
-    # assignee (Scheduled Human Performers Sequence > Human Performer Code Sequence > Code Value).
+    # assignee (Scheduled Human Performers Sequence > Human Performer Code Sequence > Long Code Value: an
+    # Entra object ID has 36 characters, over Code Value's 16).
     "00101002.00100020": "other",
     "00100030": "birth",
-    "00404034.00404009.00080100": "assignee",
+    "00404034.00404009.00080119": "assignee",
 }
 RANGES = {"start", "birth"}  # DT/DA ranges; "start" has ordered index rows, "birth" is never readable in a key
 UNINDEXED = {"birth"}

@@ -15,7 +15,7 @@ from pydicom.uid import generate_uid
 from local.azurite import Azurite
 from tests.conftest import LocalHost
 from tests.entra import OWNER, SigningKey
-from tests.test_worklist import DICOM_JSON, HEADERS, code, create, element, workitem_json
+from tests.test_worklist import DICOM_JSON, HEADERS, create, element, workitem_json
 
 ASSIGNEES = "00404034"
 
@@ -25,9 +25,18 @@ def bearer(key: SigningKey, oid: str, groups: list[str] | None = None) -> dict[s
     return {"Authorization": f"Bearer {token}"}
 
 
+def entra_code(oid: str, kind: str) -> dict:
+    """An Entra object ID as a code: 36 characters, so Long Code Value (Code Value holds 16)."""
+    return {
+        "00080119": element("UC", oid),
+        "00080102": element("SH", "99ENTRA"),
+        "00080104": element("LO", f"Entra ID {kind}"),
+    }
+
+
 def performers(*ids: tuple[str, str]) -> dict:
     """Scheduled Human Performers Sequence: one item per Entra object ID (user or group)."""
-    items = [{"00404009": element("SQ", code(oid, "99ENTRA", f"Entra ID {kind}"))} for oid, kind in ids]
+    items = [{"00404009": element("SQ", entra_code(oid, kind))} for oid, kind in ids]
     return {ASSIGNEES: element("SQ", *items)}
 
 

@@ -43,8 +43,10 @@ async def search_workitems(
     for key, value in parameters:
         if key.lower() == "assignedto":
             if value.strip().lower() != "me":
-                raise bad_request("assignedTo takes only 'me'; search others' assignments by "
-                                  "ScheduledHumanPerformersSequence.HumanPerformerCodeSequence.CodeValue.")  # fmt: skip
+                raise bad_request(
+                    "assignedTo takes only 'me'; search others' assignments by "
+                    "ScheduledHumanPerformersSequence.HumanPerformerCodeSequence.LongCodeValue."
+                )
             query.conditions.append(assigned_to_me(claims))
     counter = start_counting()
     found = await workitems.search(await get_storage(partition.key), query)
