@@ -5,6 +5,7 @@ HTTP streams (azurefunctions-extensions-http-fastapi) let bodies flow through wi
 
 import azure.functions as func
 
+from api.changefeed.blueprint import blueprint as changefeed
 from api.delete.blueprint import blueprint as delete
 from api.folders.blueprint import blueprint as folders
 from api.operations.blueprint import blueprint as operations
@@ -18,5 +19,5 @@ from shared.telemetry import configure_telemetry
 
 configure_telemetry()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for area in (stow, wado, qido, delete, partitions, worklist, folders, shares, operations):
+for area in (stow, wado, qido, delete, changefeed, partitions, worklist, folders, shares, operations):
     app.register_functions(area)

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from . import changefeed
 from .blobs import instance_blob, version_of
 from .clients import DEFAULT_PARTITION, Storage, get_storage
 from .journal import DELETE, GRACE, STORE, Entry, Item, close_entries
@@ -46,7 +47,7 @@ async def cleanup(storage: Storage, grace: timedelta = GRACE, audit: bool = Fals
             report.entries_waiting += 1
             open_versions.update(item.version for item in entry.items)
             continue
-        if await _resolve(storage, entry, report):
+        if await _resolve(storage, entry, report) and await _recorded(storage, entry):
             await close_entries(storage, [entry])
             report.entries_resolved += 1
         else:
@@ -75,6 +76,27 @@ async def _resolve(storage: Storage, entry: Entry, report: Report) -> bool:
         if entry.kind == STORE and item == entry.items[0]:
             report.stores_rolled_back += 1
     return settled
+
+
+async def _recorded(storage: Storage, entry: Entry) -> bool:
+    """Make sure the change feed has what the settled entry did (a crash may have come before it did)."""
+    changes: list[changefeed.Change] = []
+    for item in entry.items:
+        found = await list_instances(storage, item.study, item.series, item.sop)
+        current = found[0].version if found else None
+        if entry.kind == STORE and item == entry.items[0] and current == item.version:
+            replaced = next((i.version for i in entry.items[1:]), None)
+            changes.append(changefeed.Change(changefeed.CREATE, storage.partition_key, item.study, item.series,
+                                             item.sop, item.version, replaces=replaced))  # fmt: skip
+        elif entry.kind == DELETE and current != item.version:
+            changes.append(changefeed.Change(changefeed.DELETE, storage.partition_key, item.study, item.series,
+                                             item.sop, item.version))  # fmt: skip
+    try:
+        await changefeed.record(changes)
+    except Exception:
+        log.warning("change feed not updated by cleanup; the next run retries", exc_info=True)
+        return False
+    return True
 
 
 async def _audit(storage: Storage, cutoff: datetime, open_versions: set[str], report: Report) -> None:

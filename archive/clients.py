@@ -49,6 +49,7 @@ start_counting = ENTITIES_READ.start
 start_counting_bytes = BYTES_READ.start
 
 
+DEFAULT_PARTITION = 1  # the data partition `Microsoft.Default`: the archive as it was before partitions
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 
 
@@ -65,6 +66,7 @@ class Storage:
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._owns_services = shared_with is None
+        self.partition_key = DEFAULT_PARTITION  # which data partition this is (set by get_storage)
         if shared_with is not None:
             self._connect(settings, shared_with._blob_service, shared_with._table_service)
             return
@@ -217,7 +219,6 @@ class Storage:
             yield entities
 
 
-DEFAULT_PARTITION = 1
 _storages: dict[tuple[int, int], Storage] = {}
 
 
@@ -233,6 +234,7 @@ async def get_storage(partition: int = DEFAULT_PARTITION) -> Storage:
         if partition != DEFAULT_PARTITION:
             settings = StorageSettings.from_environment().of_partition(partition)
             _storages[loop_id, partition] = Storage(settings, shared_with=root)
+            _storages[loop_id, partition].partition_key = partition
         storage = _storages[loop_id, partition]
     await storage.ensure_ready()
     return storage

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,12 +16,15 @@ from dicom.attributes import BY_KEYWORD, Level, stored_tags
 from dicom.parsing import ParsedInstance
 from dicom.values import DicomJson, is_empty, subset
 
+from . import changefeed
 from .clients import Storage
 from .journal import Entry, Item, add_items
 from .lookup import Key, changed_pointers, listing_key, with_values, write_pointers
 from .reads import read_instance, read_rows_for_commit
 from .rows import InstanceRecord, SeriesRow, StudyPartition, StudyRow, now_stamp
 from .transactions import Conflict, StudyBusy, create_or_replace, fitting_groups, retry_on_conflict, submit
+
+log = logging.getLogger(__name__)
 
 
 class AlreadyStored(Exception):
@@ -53,6 +57,7 @@ class Commit:
     entry: Entry  # its journal entry; the version committed is the entry's first item
     replaced: InstanceRecord | None = None
     error: Exception | None = None
+    unrecorded: bool = False  # committed, but not yet in the change feed: its journal entry stays open
     differing_patient: list[str] = field(default_factory=list)  # keywords that disagree with the study's
 
     @property
@@ -150,6 +155,22 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> 
     except StudyBusy as busy:
         for commit in group:
             commit.error = commit.error or busy
+    await _record_in_feed(storage, [commit for commit in group if commit.error is None])
+
+
+async def _record_in_feed(storage: Storage, committed: list[Commit]) -> None:
+    """The change feed learns of each committed instance; if it cannot, cleanup records it (entry kept open)."""
+    changes = [
+        changefeed.Change(changefeed.CREATE, storage.partition_key, c.item.study_uid, *c.key, c.entry.items[0].version,
+               replaces=c.replaced.version if c.replaced else None)
+        for c in committed
+    ]  # fmt: skip
+    try:
+        await changefeed.record(changes)
+    except Exception:
+        log.warning("change feed not updated for %d instance(s); cleanup will record them", len(changes), exc_info=True)
+        for commit in committed:
+            commit.unrecorded = True
 
 
 PATIENT_ATTRIBUTES = ("PatientID", "PatientName", "PatientBirthDate")

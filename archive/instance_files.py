@@ -40,6 +40,16 @@ async def read_metadata(storage: Storage, record: InstanceRecord) -> bytes:
     return await storage.download(metadata_blob(record.version))
 
 
+async def read_version_metadata(storage: Storage, version: str) -> bytes | None:
+    """A version's DICOM JSON by its id (the change feed names versions), None once the version is gone."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return await storage.download(metadata_blob(version))
+    except ResourceNotFoundError:
+        return None
+
+
 async def current(storage: Storage, record: InstanceRecord) -> InstanceRecord | None:
     """The instance's row now (after an upsert replaced its file), or None once it is deleted."""
     return await read_instance(storage, record.study, record.series, record.sop)

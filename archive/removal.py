@@ -4,11 +4,13 @@ crash is finished by cleanup; then the lookup pointers that served them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from datetime import datetime
 
 from dicom.attributes import Level
 
+from . import changefeed
 from .clients import Storage
 from .journal import DELETE, Entry, Item, add_items, close_entries, open_entry
 from .lookup import Key, changed_pointers, drop_owned, listing_key
@@ -22,6 +24,8 @@ from .transactions import (
     submit,
 )
 
+log = logging.getLogger(__name__)
+
 
 def _items(records: list[InstanceRecord]) -> list[Item]:
     return [Item(r.study, r.series, r.sop, r.version) for r in records]
@@ -33,10 +37,23 @@ async def delete_instances(storage: Storage, records: list[InstanceRecord]) -> l
     for chunk in fitting_groups(records, lambda record: record.series):
         entry = await open_entry(storage, DELETE, _items(chunk))
         removed = await delete_chunk(storage, chunk, entry)
-        if not await storage.delete_versions(*(record.version for record in removed)):
+        recorded = await record_deletes(storage, removed)
+        if not await storage.delete_versions(*(record.version for record in removed)) and recorded:
             await close_entries(storage, [entry])
         deleted += removed
     return deleted
+
+
+async def record_deletes(storage: Storage, removed: list[InstanceRecord]) -> bool:
+    """The change feed learns of the deletes; False (the entry stays open for cleanup) if it cannot."""
+    changes = [changefeed.Change(changefeed.DELETE, storage.partition_key, r.study, r.series, r.sop, r.version)
+               for r in removed]  # fmt: skip
+    try:
+        await changefeed.record(changes)
+    except Exception:
+        log.warning("change feed not updated for %d delete(s); cleanup will record them", len(changes), exc_info=True)
+        return False
+    return True
 
 
 async def delete_chunk(storage: Storage, chunk: list[InstanceRecord], entry: Entry) -> list[InstanceRecord]:

@@ -66,7 +66,18 @@ def test_only_the_archive_knows_table_keys_and_blob_names() -> None:
 
 def test_every_api_area_is_a_blueprint_registered_by_the_app() -> None:
     areas = sorted(p.parent.name for p in (REPO / "api").glob("*/blueprint.py"))
-    assert areas == ["delete", "folders", "operations", "partitions", "qido", "shares", "stow", "wado", "worklist"]
+    assert areas == [
+        "changefeed",
+        "delete",
+        "folders",
+        "operations",
+        "partitions",
+        "qido",
+        "shares",
+        "stow",
+        "wado",
+        "worklist",
+    ]
     app = (REPO / "function_app.py").read_text()
     for area in areas:
         assert f"from api.{area}.blueprint import blueprint" in app

@@ -299,3 +299,13 @@ def test_a_partitions_name_never_reaches_a_container_or_table_name(
     ]
     assert f"{archive.name}-p{key}" in containers and f"{archive.name}p{key}studies" in tables
     assert not [n for n in containers + tables if "mary" in n.lower()]
+
+
+def test_the_change_feed_stays_at_the_base_uri_and_names_each_entrys_partition(
+    client: httpx.Client, partitioned: LocalHost
+) -> None:
+    uids = new_uids()
+    store(client, url(partitioned, "feed-clinic"), [make_instance(*uids)])
+    latest = client.get(f"{partitioned.url}/v2/changefeed/latest").json()
+    assert (latest["SopInstanceUid"], latest["PartitionName"]) == (uids[2], "feed-clinic")
+    assert latest["Metadata"]["7FE00010"]["BulkDataURI"].startswith(url(partitioned, "feed-clinic", "studies/"))

@@ -159,10 +159,12 @@ async def _stage(
     return Staged(item, version, entry)
 
 
-async def _release(storage: Storage, owned: list[tuple[Entry, list[str]]]) -> None:
-    """Remove versions that are not kept; an entry closes only once its versions are gone (else cleanup)."""
+async def _release(storage: Storage, owned: list[tuple[Entry, list[str]]], close: bool = True) -> None:
+    """Remove versions that are not kept; an entry closes only once its versions are gone and (close=False)
+    the change feed has its change (else cleanup finishes both)."""
     failed = await asyncio.gather(*(storage.delete_versions(*versions) for _, versions in owned))
-    await close_entries(storage, [entry for (entry, _), left in zip(owned, failed, strict=True) if not left])
+    if close:
+        await close_entries(storage, [entry for (entry, _), left in zip(owned, failed, strict=True) if not left])
 
 
 def _identity(part: Part) -> tuple[str | None, str | None]:
@@ -214,5 +216,7 @@ async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[
         removed = [done.version] if commit.error else [commit.replaced.version] if commit.replaced else []
         owned.append((done.entry, removed))
         outcomes[id(done)] = outcome
-    await _release(storage, owned)
+    unrecorded = {id(done.entry) for done, commit in zip(staged, commits, strict=True) if commit.unrecorded}
+    await _release(storage, [o for o in owned if id(o[0]) not in unrecorded])
+    await _release(storage, [o for o in owned if id(o[0]) in unrecorded], close=False)
     return outcomes
