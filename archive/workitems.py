@@ -128,9 +128,10 @@ async def change(storage: Storage, uid: str, decide: Change) -> DicomJson:
     for _ in range(ATTEMPTS):
         stored = await get(storage, uid)
         item, transaction = decide(stored)
+        entity = _entity(uid, item, transaction, stored.owner)
         await _write_pointers(table, [k for k in pointers_of(uid, item) if k not in pointers_of(uid, stored.item)])
         try:
-            await table.update_entity(_entity(uid, item, transaction, stored.owner), mode=UpdateMode.REPLACE,
+            await table.update_entity(entity, mode=UpdateMode.REPLACE,
                                       etag=stored.etag, match_condition=MatchConditions.IfNotModified)  # fmt: skip
         except ResourceModifiedError:
             continue

@@ -44,6 +44,7 @@ PERFORMED_START, PERFORMED_END, OUTPUTS = "00404050", "00404051", "00404033"
 SCHEDULED, IN_PROGRESS, CANCELED, COMPLETED = "SCHEDULED", "IN PROGRESS", "CANCELED", "COMPLETED"
 FINAL = (CANCELED, COMPLETED)
 DEFAULT_WORKLIST_LABEL = "dicomweb"
+MAX_DEPTH = 8
 
 # (tag, VR, what, allowed values or None): type 1 attributes of creation.
 REQUIRED = [
@@ -81,15 +82,27 @@ def state_of(item: DicomJson) -> str:
 
 
 def parse_dataset(body: object) -> DicomJson:
-    """A DICOM JSON body: one dataset, or an array holding one (as PS3.18 sends them)."""
+    """A DICOM JSON body: one dataset, or an array holding one (as PS3.18 sends them); tags upper-cased."""
     if isinstance(body, list) and len(body) == 1:
         body = body[0]
-    if not isinstance(body, dict) or not all(isinstance(v, dict) for v in body.values()):
+    return _dataset(body, 0)
+
+
+def _dataset(body: object, depth: int) -> DicomJson:
+    if depth > MAX_DEPTH:
+        raise Invalid(f"Sequences are nested more than {MAX_DEPTH} deep; a workitem needs far fewer.")
+    if not isinstance(body, dict):
         raise Invalid("The body must be one DICOM JSON dataset: an object of 8-hex-digit tags to {vr, Value}.")
-    for tag in body:
+    result = {}
+    for tag, value in body.items():
         if len(tag) != 8 or any(c not in "0123456789abcdefABCDEF" for c in tag):
             raise Invalid(f"'{tag[:20]}' is not a DICOM JSON tag: use 8 hexadecimal digits, e.g. 00100010.")
-    return {tag.upper(): value for tag, value in body.items()}
+        if not isinstance(value, dict) or not isinstance(value.get("Value", []), list):
+            raise Invalid(f"Attribute {tag} must be an object {{vr, Value}} whose Value is an array.")
+        if value.get("vr") == "SQ":
+            value = {**value, "Value": [_dataset(item, depth + 1) for item in value.get("Value", [])]}
+        result[tag.upper()] = value
+    return result
 
 
 def _check_required(item: DicomJson) -> None:

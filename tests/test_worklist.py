@@ -7,6 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from pydicom.uid import generate_uid
 
 DICOM_JSON = "application/dicom+json"
@@ -90,6 +91,19 @@ PERFORMED = {
 }  # fmt: skip
 
 
+def refusal(client: httpx.Client, base_url: str, dataset: dict) -> str:
+    """The detail of a create that must be refused with 400."""
+    response = create(client, base_url, dataset)
+    assert response.status_code == 400, response.text
+    return response.json()["detail"]
+
+
+def without(tag: str) -> dict:
+    dataset = workitem_json()
+    del dataset[tag]
+    return dataset
+
+
 def state_of(client: httpx.Client, base_url: str, uid: str) -> str:
     return retrieve(client, base_url, uid)["00741000"]["Value"][0]
 
@@ -119,31 +133,19 @@ def test_creating_an_existing_workitem_is_a_409(client: httpx.Client, base_url: 
 
 
 def test_a_new_workitem_in_another_state_than_scheduled_is_a_400_saying_so(client: httpx.Client, base_url: str) -> None:
-    response = create(client, base_url, workitem_json(**{"00741000": element("CS", "IN PROGRESS")}))
-    assert response.status_code == 400
-    assert "SCHEDULED" in response.json()["detail"]
+    assert "SCHEDULED" in refusal(client, base_url, workitem_json(**{"00741000": element("CS", "IN PROGRESS")}))
 
 
 def test_a_new_workitem_with_a_transaction_uid_is_a_400(client: httpx.Client, base_url: str) -> None:
-    response = create(client, base_url, workitem_json(**{"00081195": element("UI", generate_uid())}))
-    assert response.status_code == 400
-    assert "Transaction UID" in response.json()["detail"]
+    assert "Transaction UID" in refusal(client, base_url, workitem_json(**{"00081195": element("UI", generate_uid())}))
 
 
 def test_a_new_workitem_without_a_type_1_attribute_is_a_400_naming_it(client: httpx.Client, base_url: str) -> None:
-    dataset = workitem_json()
-    del dataset["00741204"]
-    response = create(client, base_url, dataset)
-    assert response.status_code == 400
-    assert "Procedure Step Label" in response.json()["detail"]
+    assert "Procedure Step Label" in refusal(client, base_url, without("00741204"))
 
 
 def test_a_new_workitem_without_a_type_2_attribute_is_a_400_naming_it(client: httpx.Client, base_url: str) -> None:
-    dataset = workitem_json()
-    del dataset["00100020"]
-    response = create(client, base_url, dataset)
-    assert response.status_code == 400
-    assert "Patient ID" in response.json()["detail"]
+    assert "Patient ID" in refusal(client, base_url, without("00100020"))
 
 
 def test_a_create_body_that_is_not_dicom_json_is_a_415(client: httpx.Client, base_url: str) -> None:
@@ -308,4 +310,24 @@ def test_a_cancellation_request_for_an_unknown_workitem_is_a_404(client: httpx.C
 def test_deleting_a_workitem_removes_it(client: httpx.Client, base_url: str) -> None:
     uid = created(client, base_url)
     assert client.delete(f"{base_url}/workitems/{uid}").status_code == 204
+    assert client.get(f"{base_url}/workitems/{uid}", headers={"Accept": DICOM_JSON}).status_code == 404
+
+
+MALFORMED = {
+    "value not an array": b'{"00741000": {"vr": "CS", "Value": 5}}',
+    "element not an object": b'{"00741000": "SCHEDULED"}',
+    "two datasets": b"[{}, {}]",
+    "sequence item not an object": b'{"0040A370": {"vr": "SQ", "Value": [7]}}',
+    "nested beyond reason": b"[" * 100_000 + b"]" * 100_000,
+    "sequences nested too deep": b'{"0040A370": {"vr": "SQ", "Value": [' * 20 + b"{}" + b"]}}" * 20,
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_dicom_json_body_is_a_400_and_stores_nothing(
+    client: httpx.Client, base_url: str, body: bytes
+) -> None:
+    uid = generate_uid()
+    response = client.post(f"{base_url}/workitems?{uid}", content=body, headers=HEADERS)
+    assert response.status_code == 400, response.text
     assert client.get(f"{base_url}/workitems/{uid}", headers={"Accept": DICOM_JSON}).status_code == 404

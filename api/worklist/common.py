@@ -55,7 +55,7 @@ async def read_dataset(request: Request, optional: bool = False) -> DicomJson:
         )
     try:
         parsed = json.loads(bytes(body))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise bad_request(f"The body is not valid JSON ({str(error)[:80]}); send a DICOM JSON dataset.") from error
     return parse_dataset(parsed)
 
