@@ -14,7 +14,7 @@ from ..wado.frames import frames
 from ..wado.instances import retrieve
 from ..wado.metadata import metadata
 from ..wado.rendered import rendered, thumbnail
-from .manage import create, listing, revoke
+from .manage import create_share_link, list_share_links, revoke_share_link
 from .recipient import share_asset, share_page, share_password, share_studies, share_zip, through_share
 
 SHARES = VERSION + "/shares"
@@ -24,9 +24,9 @@ SERIES = STUDY + "/series/{series}"
 INSTANCE = SERIES + "/instances/{instance}"
 
 blueprint = func.Blueprint()
-register(blueprint, "create_share", SHARES, ["POST"], create)
-register(blueprint, "list_shares", SHARES, ["GET"], listing)
-register(blueprint, "revoke_share", SHARES + "/{share_id}", ["DELETE"], revoke)
+register(blueprint, "create_share", SHARES, ["POST"], create_share_link)
+register(blueprint, "list_shares", SHARES, ["GET"], list_share_links)
+register(blueprint, "revoke_share", SHARES + "/{share_id}", ["DELETE"], revoke_share_link)
 register(blueprint, "share_page", LINK, ["GET"], share_page)
 register(blueprint, "share_password", LINK, ["POST"], share_password)
 register(blueprint, "share_studies", LINK + "/studies", ["GET"], share_studies)

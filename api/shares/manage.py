@@ -55,7 +55,7 @@ def _expiry(body: dict[str, Any], folder: bool, now: datetime) -> datetime:
 
 
 @requires(Access.WRITE)
-async def create(request: Request, api_version: str, partition: Partition) -> Response:
+async def create_share_link(request: Request, api_version: str, partition: Partition) -> Response:
     """POST /shares {"studies": [...]} or {"folder": id}, expires, password, downloadable, title, description."""
     body = await read_json(request)
     storage = await get_storage(partition.key)
@@ -90,13 +90,13 @@ async def create(request: Request, api_version: str, partition: Partition) -> Re
 
 
 @requires(Access.WRITE)
-async def listing(request: Request, api_version: str, partition: Partition) -> Response:
+async def list_share_links(request: Request, api_version: str, partition: Partition) -> Response:
     shares = await list_shares(await get_storage(partition.key))
     return Response(json.dumps([share.summary() for share in shares]), media_type="application/json")
 
 
 @requires(Access.WRITE)
-async def revoke(request: Request, api_version: str, partition: Partition, share_id: str) -> Response:
+async def revoke_share_link(request: Request, api_version: str, partition: Partition, share_id: str) -> Response:
     if not await revoke_share(await get_storage(partition.key), share_id):
         raise Missing("There is no share of that id in this partition (list shares to see their ids).")
     return Response(status_code=204)
