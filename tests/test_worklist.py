@@ -175,7 +175,9 @@ def test_retrieve_never_returns_the_transaction_uid(client: httpx.Client, base_u
 
 
 def test_retrieving_an_unknown_workitem_is_a_404(client: httpx.Client, base_url: str) -> None:
-    assert client.get(f"{base_url}/workitems/{generate_uid()}", headers={"Accept": DICOM_JSON}).status_code == 404
+    response = client.get(f"{base_url}/workitems/{generate_uid()}", headers={"Accept": DICOM_JSON})
+    assert response.status_code == 404
+    assert "There is no workitem" in response.json()["detail"]
 
 
 def test_a_scheduled_workitem_is_updated_without_a_transaction_uid(client: httpx.Client, base_url: str) -> None:
@@ -301,7 +303,9 @@ def test_a_cancellation_request_for_a_cancelled_workitem_warns_299(client: httpx
 
 
 def test_a_cancellation_request_for_an_unknown_workitem_is_a_404(client: httpx.Client, base_url: str) -> None:
-    assert cancel_request(client, base_url, generate_uid()).status_code == 404
+    response = cancel_request(client, base_url, generate_uid())
+    assert response.status_code == 404
+    assert "There is no workitem" in response.json()["detail"]
 
 
 # ---- delete (extension) ------------------------------------------------------------------------------------
