@@ -193,16 +193,22 @@ async def search(storage: Storage, query: Query) -> list[DicomJson]:
     return hits
 
 
+def is_stale(key: tuple[str, str], written: datetime | None, item: DicomJson | None, cutoff: datetime) -> bool:
+    """Whether a pointer may be removed: written before `cutoff` (so no change in flight still needs it) and
+    leading to a workitem that is gone or no longer has its value."""
+    if written is None or written >= cutoff:
+        return False
+    return item is None or key not in pointers_of(key[1].rsplit("!", 1)[-1], item)
+
+
 async def _drop_stale(table: TableClient, rows: list[dict], items: dict[str, Stored]) -> None:
-    """Remove pointers to workitems that are gone or no longer have the value, once old enough."""
+    """Remove stale pointers a search met, each only if nobody rewrote it meanwhile (its ETag)."""
     cutoff = datetime.now(UTC) - STALE_POINTER_AGE
     for row in rows:
-        uid = row["RowKey"].rsplit("!", 1)[-1]
-        stored = items.get(uid)
-        written = timestamp(row)
-        if written is None or written >= cutoff:
-            continue
-        if stored is None or (row["PartitionKey"], row["RowKey"]) not in pointers_of(uid, stored.item):
+        stored = items.get(row["RowKey"].rsplit("!", 1)[-1])
+        key = (row["PartitionKey"], row["RowKey"])
+        if is_stale(key, timestamp(row), stored.item if stored else None, cutoff):
             with contextlib.suppress(HttpResponseError):
-                await table.delete_entity(row["PartitionKey"], row["RowKey"], etag=row.metadata["etag"],
-                                          match_condition=MatchConditions.IfNotModified)  # fmt: skip
+                await table.delete_entity(
+                    *key, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified
+                )
