@@ -17,7 +17,9 @@ import pytest
 from local.azurite import Azurite
 from tests.archive import Archive
 from tests.conftest import LocalHost
+from tests.dicom_factory import make_instance
 from tests.entra import Jwks, SigningKey
+from tests.helpers import store
 from tests.test_shares_common import Study, create_share, owner, reader, secured_host, store_study
 
 
@@ -140,13 +142,15 @@ def test_a_study_that_is_not_stored_cannot_be_added_to_a_folder(client: httpx.Cl
     assert put_study(client, url, as_owner, folder, "not-a-uid") == 400
 
 
-def test_deleting_a_study_removes_it_from_its_folders(client: httpx.Client, url: str, as_owner: dict) -> None:
+def test_deleting_a_study_removes_it_from_its_folders_even_if_its_uid_is_stored_again(
+    client: httpx.Client, url: str, as_owner: dict
+) -> None:
     study = store_study(client, url, as_owner, series=1, instances=1)
     folder = new_folder(client, url, as_owner, name="Deleted later")
     put_study(client, url, as_owner, folder, study.study)
     assert client.delete(f"{url}/studies/{study.study}", headers=as_owner).status_code == 204
-    folder_now = client.get(f"{url}/folders/{folder['id']}", headers=as_owner).json()
-    assert folder_now["studies"] == []
+    assert store(client, f"{url}/studies", [make_instance(study.study)], **as_owner).status_code == 200
+    assert folder_studies(client, url, as_owner, folder) == []
 
 
 def test_a_study_emptied_series_by_series_leaves_its_folders_when_they_are_next_read(
