@@ -222,8 +222,8 @@ SEARCH_FILTERS = {
     "patient_name": "PatientName", "patient_id": "PatientID", "other_patient_id": "OtherPatientIDsSequence.PatientID",
     "accession": "ReferencedRequestSequence.AccessionNumber",
 }  # fmt: skip
-SHOWN = ["patient_name", "patient_id", "birth_date", "modality", "accession", "scheduled", "institution",
-         "study_description", "procedure_description"]  # fmt: skip
+# The columns of a search result (getting an order shows every field).
+LISTED = ["patient_name", "patient_id", "birth_date", "modality", "accession", "scheduled", "institution"]
 
 
 def add_commands(commands: Any) -> None:
@@ -283,7 +283,7 @@ async def _order(client: DicomWebClient, arguments: argparse.Namespace, console:
     elif command == "get":
         found = await orders.get(arguments.order)
         shown = {"order": arguments.order, "state": _get(found["item"], "00741000"),
-                 **{name: _get(found["item"], FIELDS[name][0]) for name in SHOWN},
+                 **{name: _get(found["item"], FIELDS[name][0]) for name in FIELDS},
                  "study_instance_uid": _get(found["item"], "0020000D"), "assigned_to": _assignees(found["item"]),
                  "series": found["series"], "instances": found["instances"]}  # fmt: skip
         _print(arguments, shown, console)
@@ -327,7 +327,7 @@ async def _search(client: DicomWebClient, arguments: argparse.Namespace) -> int:
         partitioned = (await orders.base()) != client.base_url
         found += [r for r in results if partitioned or not institution or _get(r, "00080080") == institution]
     rows = [{"order": _get(r, "00080018"), "state": _get(r, "00741000"),
-             **{name: _get(r, FIELDS[name][0]) for name in SHOWN[:7]}} for r in found]  # fmt: skip
+             **{name: _get(r, FIELDS[name][0]) for name in LISTED}} for r in found]  # fmt: skip
     _print_rows(arguments, rows, f"{len(rows)} orders")
     return 0
 

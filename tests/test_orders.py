@@ -45,6 +45,17 @@ def test_an_order_is_created_with_a_study_instance_uid_and_got_back(base_url: st
     assert (got["state"], got["institution"], got["scheduled"]) == ("SCHEDULED", "General", "20350301083000")
 
 
+def test_every_order_field_is_kept_and_shown_by_get(base_url: str) -> None:
+    patient = unique()
+    more = {"other-patient-id": f"O-{patient}", "sex": "F", "study-description": "Knee MRI", "complaints": "pain",
+            "procedure-id": "RP7", "requesting-physician": "Who^Doctor", "referring-physician": "Grey^Meredith",
+            "equipment": "MR scanner 3 east wing"}  # fmt: skip
+    created = create_order(base_url, patient, *(part for name, value in more.items() for part in (f"--{name}", value)))
+    got = order(base_url, "get", created["order"])
+    assert {name: got[name.replace("-", "_")] for name in more} == more
+    assert (got["procedure_description"], got["accession"]) == ("MR knee", f"A-{patient}")
+
+
 def test_getting_an_order_counts_the_series_and_instances_that_arrived(client: httpx.Client, base_url: str) -> None:
     created = create_order(base_url, unique())
     study, series = created["study_instance_uid"], generate_uid()
