@@ -7,6 +7,7 @@ import azure.functions as func
 
 from api.changefeed.blueprint import blueprint as changefeed
 from api.delete.blueprint import blueprint as delete
+from api.extendedquerytags.blueprint import blueprint as extendedquerytags
 from api.folders.blueprint import blueprint as folders
 from api.operations.blueprint import blueprint as operations
 from api.partitions.blueprint import blueprint as partitions
@@ -19,5 +20,17 @@ from shared.telemetry import configure_telemetry
 
 configure_telemetry()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for area in (stow, wado, qido, delete, changefeed, partitions, worklist, folders, shares, operations):
+for area in (
+    stow,
+    wado,
+    qido,
+    delete,
+    changefeed,
+    extendedquerytags,
+    partitions,
+    worklist,
+    folders,
+    shares,
+    operations,
+):
     app.register_functions(area)

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from dicom.attributes import BY_KEYWORD, Level, stored_tags
+from dicom.attributes import BY_KEYWORD, Attribute, Level, stored_tags
 from dicom.parsing import ParsedInstance
 from dicom.values import DicomJson, is_empty, subset
 
-from . import changefeed
+from . import changefeed, extended_tags
 from .clients import Storage
 from .journal import Entry, Item, add_items
 from .lookup import Key, changed_pointers, listing_key, with_values, write_pointers
@@ -112,6 +112,7 @@ async def _stored_elsewhere(storage: Storage, study: str, group: list[Commit]) -
 async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> None:
     study = group[0].item.study_uid
     await _stored_elsewhere(storage, study, group)
+    extended = {level: await extended_tags.indexed_at(level) for level in Level}
     absent_at_first_read: set[tuple[str, str]] | None = None
 
     async def attempt(_: int) -> None:
@@ -137,7 +138,7 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> 
         await asyncio.gather(
             *(add_items(storage, c.entry, [Item(study, *c.key, existing[c.key].version)]) for c in replacing)
         )
-        operations, pointers = _group_changes(study, live, partition)
+        operations, pointers = _group_changes(study, live, partition, extended)
         await write_pointers(storage, pointers)
         try:
             await submit(storage.studies, operations)
@@ -187,21 +188,31 @@ def _differing_patient(study_attrs: DicomJson, metadata: DicomJson) -> list[str]
     return differing
 
 
-def _record(commit: Commit, updated: str) -> InstanceRecord:
+Extended = dict[Level, list[Attribute]]
+
+
+def _kept(level: Level, extended: Extended) -> list[str]:
+    """The tags a row of `level` keeps: the standard ones, and the extended query tags of that level."""
+    return stored_tags(level) + [attribute.tag for attribute in extended.get(level, [])]
+
+
+def _record(commit: Commit, updated: str, extended: Extended) -> InstanceRecord:
     item = commit.item
     return InstanceRecord(
         item.study_uid, item.series_uid, item.sop_uid, commit.entry.items[0].version, item.transfer_syntax,
-        item.size, item.frames, subset(item.metadata, stored_tags(Level.INSTANCE)), updated,
+        item.size, item.frames, subset(item.metadata, _kept(Level.INSTANCE, extended)), updated,
         encapsulated=item.encapsulated, bulk=item.bulk,
     )  # fmt: skip
 
 
 def _row_bytes(commit: Commit) -> int:
     """The size of the instance's row in a transaction's body (as JSON, the way the Table service gets it)."""
-    return len(json.dumps(_record(commit, now_stamp()).to_entity()).encode())
+    return len(json.dumps(_record(commit, now_stamp(), {}).to_entity()).encode())
 
 
-def _group_changes(study: str, live: list[Commit], partition: StudyPartition) -> tuple[list[tuple], list[Key]]:
+def _group_changes(
+    study: str, live: list[Commit], partition: StudyPartition, extended: Extended
+) -> tuple[list[tuple], list[Key]]:
     """The transaction's operations (study, series, instance rows) and the lookup pointers they need."""
     updated = now_stamp()
     old_study, existing = partition.study, partition.instances
@@ -209,9 +220,9 @@ def _group_changes(study: str, live: list[Commit], partition: StudyPartition) ->
     study_attrs = old_study_attrs
     for commit in live:
         commit.differing_patient = _differing_patient(study_attrs, commit.item.metadata)
-        study_attrs = merge_attrs(study_attrs, subset(commit.item.metadata, stored_tags(Level.STUDY)))
+        study_attrs = merge_attrs(study_attrs, subset(commit.item.metadata, _kept(Level.STUDY, extended)))
     created = old_study.created if old_study else updated
-    pointers = changed_pointers(Level.STUDY, (study,), old_study_attrs, study_attrs)
+    pointers = changed_pointers(Level.STUDY, (study,), old_study_attrs, study_attrs, extended[Level.STUDY])
     if old_study is None:
         pointers.append(listing_key(study, created))
     series_rows = dict(partition.series)
@@ -222,19 +233,21 @@ def _group_changes(study: str, live: list[Commit], partition: StudyPartition) ->
         old_attrs = old_series.attrs if old_series else {}
         attrs = old_attrs
         for commit in members:
-            attrs = merge_attrs(attrs, subset(commit.item.metadata, stored_tags(Level.SERIES)))
+            attrs = merge_attrs(attrs, subset(commit.item.metadata, _kept(Level.SERIES, extended)))
         count = (old_series.instances if old_series else 0) + sum(c.key not in existing for c in members)
         series_rows[series] = SeriesRow(study, series, attrs, count, updated)
         operations.append(
             create_or_replace(series_rows[series].to_entity(), old_series and old_series.etag, old_series is not None)
         )
-        pointers += changed_pointers(Level.SERIES, (study, series), old_attrs, attrs)
+        pointers += changed_pointers(Level.SERIES, (study, series), old_attrs, attrs, extended[Level.SERIES])
     for commit in live:
         old = existing.get(commit.key)
-        record = _record(commit, updated)
+        record = _record(commit, updated, extended)
         operations.append(create_or_replace(record.to_entity(), old and old.etag, old is not None))
         if old is None:
-            pointers += changed_pointers(Level.INSTANCE, (study, *commit.key), {}, record.attrs)
+            pointers += changed_pointers(
+                Level.INSTANCE, (study, *commit.key), {}, record.attrs, extended[Level.INSTANCE]
+            )
     new_study = StudyRow.derived(study, study_attrs, list(series_rows.values()), updated, created)
     operations.insert(0, create_or_replace(new_study.to_entity(), old_study and old_study.etag, old_study is not None))
     return operations, pointers

@@ -92,9 +92,14 @@ def _keyed_hash(attribute: Attribute, text: str) -> str:
     return keyed_hash(attribute.keyword, text)
 
 
+def _protected(attribute: Attribute) -> bool:
+    """Patient attributes, and extended query tags (a private tag may hold anything) other than dates and times."""
+    return attribute.keyword in PROTECTED or (attribute.extended and not is_range_vr(attribute.vr))
+
+
 def serves_ranges(attribute: Attribute) -> bool:
     """Whether range searches on the attribute can be driven by the lookup (values readable in order)."""
-    return is_range_vr(attribute.vr) and attribute.keyword not in PROTECTED
+    return is_range_vr(attribute.vr) and not _protected(attribute)
 
 
 def key_escape(text: str) -> str:
@@ -110,7 +115,7 @@ def _normalized(attribute: Attribute, value: str) -> str:
 
 def _exact_partition(attribute: Attribute, value: str) -> str:
     text = _normalized(attribute, value)
-    if attribute.keyword in PROTECTED:
+    if _protected(attribute):
         visible = key_escape(text[:VISIBLE_VALUE_PREFIX])
         return f"{attribute.keyword}|{visible}{SEPARATOR}{_keyed_hash(attribute, text)}"
     return f"{attribute.keyword}|{key_escape(text)}"
@@ -119,7 +124,7 @@ def _exact_partition(attribute: Attribute, value: str) -> str:
 def _value_prefix_partitions(attribute: Attribute, prefix: str) -> tuple[str, str]:
     """[lower, upper) of the exact partitions whose value may start with `prefix`."""
     text = _normalized(attribute, prefix)
-    if attribute.keyword in PROTECTED:
+    if _protected(attribute):
         text = text[:VISIBLE_VALUE_PREFIX]
     lower = f"{attribute.keyword}|{key_escape(text)}"
     return lower, lower + AFTER_ESCAPED
@@ -155,10 +160,12 @@ def pointer_keys(attribute: Attribute, element: dict | None, target: Target) -> 
     return keys
 
 
-def changed_pointers(level: Level, target: Target, old: DicomJson, new: DicomJson) -> list[Key]:
-    """Pointers for the indexed attributes of `level` whose value changed."""
+def changed_pointers(
+    level: Level, target: Target, old: DicomJson, new: DicomJson, extended: Iterable[Attribute] = ()
+) -> list[Key]:
+    """Pointers for the indexed attributes of `level` (and the extended query tags) whose value changed."""
     keys: list[Key] = []
-    for attribute in INDEXED:
+    for attribute in [*INDEXED, *extended]:
         if attribute.level == level and new.get(attribute.tag) != old.get(attribute.tag):
             keys += pointer_keys(attribute, new.get(attribute.tag), target)
     return keys

@@ -22,14 +22,21 @@ class Attribute:
     default: bool = False  # returned without includefield in v2
     computed: bool = False  # derived from the archive, not from any one file
     indexed: bool = True  # searchable ones: has pointer rows; if not, it only filters what others found
+    # An extended query tag (added at run time): its tag and VR are given, as a private tag has no keyword.
+    extended_tag: str | None = None
+    extended_vr: str | None = None
 
     @property
     def tag(self) -> str:
-        return f"{tag_for_keyword(self.keyword):08X}"
+        return self.extended_tag or f"{tag_for_keyword(self.keyword):08X}"
 
     @property
     def vr(self) -> str:
-        return dictionary_VR(tag_for_keyword(self.keyword))
+        return self.extended_vr or dictionary_VR(tag_for_keyword(self.keyword))
+
+    @property
+    def extended(self) -> bool:
+        return self.extended_tag is not None
 
 
 _S, _R, _I = Level.STUDY, Level.SERIES, Level.INSTANCE

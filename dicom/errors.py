@@ -22,6 +22,10 @@ class CannotProvide(ArchiveError):
     """What was asked for exists but not in the form asked (HTTP 406)."""
 
 
+class Conflicting(ArchiveError):
+    """The request contradicts what the archive holds, e.g. adds what exists (HTTP 409)."""
+
+
 class Busy(ArchiveError):
     """Too many writers at once; the request changed nothing and can be retried shortly (HTTP 503)."""
 

@@ -59,7 +59,7 @@ def invalid_searchable_values(metadata: DicomJson) -> list[tuple[str, str]]:
         if not attribute.searchable or attribute.computed or not element:
             continue
         for value in element.get("Value") or []:
-            problem = _value_problem(attribute.vr, value)
+            problem = value_problem(attribute.vr, value)
             if problem:
                 tag = f"({attribute.tag[:4]},{attribute.tag[4:]})"
                 problems.append((attribute.tag, f"{attribute.keyword} {tag}: {problem}"))
@@ -67,7 +67,8 @@ def invalid_searchable_values(metadata: DicomJson) -> list[tuple[str, str]]:
     return problems
 
 
-def _value_problem(vr: str, value: object) -> str | None:
+def value_problem(vr: str, value: object) -> str | None:
+    """Why a value breaks its VR (PS3.5 6.2), or None."""
     if vr == "UI":
         return None if is_valid_uid(str(value)) else f"'{str(value)[:80]}' is not a valid UID"
     texts = [v for v in value.values() if isinstance(v, str)] if isinstance(value, dict) else [str(value)]

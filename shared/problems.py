@@ -9,12 +9,12 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from dicom.errors import ArchiveError, Busy, CannotProvide, Invalid, Missing
+from dicom.errors import ArchiveError, Busy, CannotProvide, Conflicting, Invalid, Missing
 from dicomweb_wire.multipart import MalformedMultipart
 
 TRANSIENT_STATUSES = (408, 429, 500, 502, 503, 504)
 STATUS_OF: dict[type[Exception], int] = {
-    Invalid: 400, MalformedMultipart: 400, Missing: 404, CannotProvide: 406, Busy: 503,
+    Invalid: 400, MalformedMultipart: 400, Missing: 404, CannotProvide: 406, Conflicting: 409, Busy: 503,
 }  # fmt: skip
 
 

@@ -69,6 +69,7 @@ def test_every_api_area_is_a_blueprint_registered_by_the_app() -> None:
     assert areas == [
         "changefeed",
         "delete",
+        "extendedquerytags",
         "folders",
         "operations",
         "partitions",

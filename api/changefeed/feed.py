@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -20,8 +21,8 @@ from archive.clients import get_storage
 from archive.instance_files import read_version_metadata
 from dicom.dicom_json import BULK_DATA_TOKEN
 from dicom.errors import Invalid
-from dicom.values import whole_number
 from shared.auth import Access, requires
+from shared.parameters import flag, number
 from shared.partitions import api_path, enabled, may_use
 from shared.settings import public_base_url
 
@@ -33,9 +34,9 @@ LIMITS = {"v1": (10, 100), "v2": (100, 200)}  # default, most
 async def changes(request: Request, api_version: str, claims: dict | None = None) -> Response:
     params = request.query_params
     default, most = LIMITS[api_version]
-    limit = _number(params, "limit", default, 1, most)
-    offset = _number(params, "offset", 0, 0, 10**15)
-    with_metadata = _flag(params, "includemetadata")
+    limit = number(params, "limit", default, 1, most)
+    offset = number(params, "offset", 0, 0, 10**15)
+    with_metadata = flag(params, "includemetadata")
     if api_version == "v1":
         first, last = offset + 1, offset + limit
     else:
@@ -52,7 +53,7 @@ async def changes(request: Request, api_version: str, claims: dict | None = None
 @requires(Access.READ)
 async def latest(request: Request, api_version: str, claims: dict | None = None) -> Response:
     entry = await changefeed.latest()
-    with_metadata = _flag(request.query_params, "includemetadata")
+    with_metadata = flag(request.query_params, "includemetadata")
     body = await _bodies([entry] if entry else [], api_version, with_metadata, claims)
     return Response(json.dumps(body[0] if body else {}), media_type="application/json")
 
@@ -91,25 +92,8 @@ async def _metadata(entry: Entry, api_version: str, names: dict[int, str]) -> di
     return json.loads(data.replace(f'"{BULK_DATA_TOKEN}'.encode(), f'"{url}'.encode()))
 
 
-def _number(params: object, name: str, default: int, low: int, high: int) -> int:
-    text = params.get(name)  # type: ignore[attr-defined]
-    if text is None:
-        return default
-    number = whole_number(text.strip(), max_digits=16)
-    if number is None or not low <= number <= high:
-        raise Invalid(f"{name} must be a whole number from {low} to {high}; got '{text[:20]}'.")
-    return number
-
-
-def _flag(params: object, name: str) -> bool:
-    text = (params.get(name) or "true").strip().lower()  # type: ignore[attr-defined]
-    if text not in ("true", "false"):
-        raise Invalid(f"{name} must be true or false.")
-    return text == "true"
-
-
-def _time(params: object, name: str) -> datetime | None:
-    text = params.get(name)  # type: ignore[attr-defined]
+def _time(params: Mapping[str, str], name: str) -> datetime | None:
+    text = params.get(name)
     if text is None:
         return None
     try:

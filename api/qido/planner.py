@@ -87,6 +87,8 @@ def choose_driver(conditions: list[Condition]) -> Condition | None:
     grows with the archive (a viewer's "CT studies of today")."""
     by_keyword = {c.attribute.keyword: c for c in conditions if _can_drive(c)}
     driver = next((by_keyword[k] for k in DRIVER_ORDER if k in by_keyword), None)
+    if driver is None:  # an extended query tag, the only indexed condition
+        driver = next((c for c in by_keyword.values() if c.attribute.extended), None)
     if driver is not None and driver.attribute.keyword in ("Modality", "ModalitiesInStudy"):
         bounded = [
             c for c in by_keyword.values() if c.attribute.vr == "DA" and (not c.is_range or (c.lower and c.upper))

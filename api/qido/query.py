@@ -46,8 +46,10 @@ MAX_QUERY_VALUE = 1024
 MAX_UID_LIST = 32 * 1024
 
 
-def parse_query(raw: str, level: Level) -> Query:
-    """Percent-decoding and '+' as space come from parse_qsl; keywords are case-sensitive."""
+def parse_query(raw: str, level: Level, extended: tuple[Attribute, ...] = ()) -> Query:
+    """Percent-decoding and '+' as space come from parse_qsl; keywords are case-sensitive. `extended`: the
+    extended query tags that are searchable now (by keyword, or a private tag by its 8 hex digits)."""
+    known = {**BY_KEYWORD, **{a.keyword: a for a in extended}}
     if len(raw) > MAX_UID_LIST * 2:
         raise Invalid(f"The query string is {len(raw)} characters long; at most {MAX_UID_LIST * 2} are accepted.")
     include: set[str] = set()
@@ -61,10 +63,10 @@ def parse_query(raw: str, level: Level) -> Query:
                 if name == "all":
                     include_all = True
                     continue
-                keyword = keyword_of(name)
+                keyword = _keyword(name, known)
                 if keyword is None:
                     raise Invalid(f"includefield '{name[:64]}' is not a DICOM keyword or tag.")
-                include.add(tag_of(keyword))
+                include.add(known[keyword].tag if keyword in known else tag_of(keyword))
         elif control == "limit":
             limit = _integer(key, value, 1, MAX_LIMIT)
         elif control == "offset":
@@ -74,17 +76,15 @@ def parse_query(raw: str, level: Level) -> Query:
                 raise Invalid("fuzzymatching must be true or false.")
             fuzzy = value.lower() == "true"
         else:
-            keyword = _searchable(key, level)
-            longest = MAX_UID_LIST if BY_KEYWORD[keyword].vr == "UI" else MAX_QUERY_VALUE
+            keyword = _searchable(key, level, known)
+            longest = MAX_UID_LIST if known[keyword].vr == "UI" else MAX_QUERY_VALUE
             if len(value) > longest:
                 raise Invalid(f"The {keyword} value is {len(value)} characters long; at most {longest} are accepted.")
             if keyword in raw_conditions:
                 raise Invalid(f"The attribute {keyword} is given more than once; give it once.")
             raw_conditions[keyword] = value
-    conditions = [
-        _condition(BY_KEYWORD[keyword], value, fuzzy) for keyword, value in raw_conditions.items() if value != ""
-    ]
-    include |= {BY_KEYWORD[keyword].tag for keyword in raw_conditions}
+    conditions = [_condition(known[keyword], value, fuzzy) for keyword, value in raw_conditions.items() if value != ""]
+    include |= {known[keyword].tag for keyword in raw_conditions}
     return Query(level, conditions, include, include_all, limit, offset)
 
 
@@ -98,11 +98,19 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
-def _searchable(name: str, level: Level) -> str:
-    keyword = keyword_of(name)
-    attribute = BY_KEYWORD.get(keyword or "")
+def _keyword(name: str, known: dict[str, Attribute]) -> str | None:
+    """A query key's keyword: a dictionary keyword or tag, or an extended query tag's (a private one's hex)."""
+    if name.upper() in known:
+        return name.upper()
+    return keyword_of(name)
+
+
+def _searchable(name: str, level: Level, known: dict[str, Attribute]) -> str:
+    keyword = _keyword(name, known)
+    attribute = known.get(keyword or "")
     if attribute is None or not attribute.searchable or attribute.level > level:
-        allowed = ", ".join(a.keyword for a in ATTRIBUTES if a.searchable and a.level <= level)
+        searchable = [*ATTRIBUTES, *(a for a in known.values() if a.extended)]
+        allowed = ", ".join(a.keyword for a in searchable if a.searchable and a.level <= level)
         what = "unknown query parameter" if keyword is None else "attribute not searchable at this level"
         raise Invalid(
             f"'{name[:64]}': {what}. Searchable here: {allowed}; also includefield, limit, offset, fuzzymatching."

@@ -8,11 +8,11 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from archive import lookup
+from archive import extended_tags, lookup
 from archive.clients import Storage, get_storage, start_counting
 from archive.lookup import Pointer
 from archive.partitions import Partition
-from dicom.attributes import ATTRIBUTES, BY_TAG, Level
+from dicom.attributes import ATTRIBUTES, BY_TAG, Attribute, Level
 from shared.auth import Access, requires
 from shared.negotiation import DICOM_JSON, require_json_accept
 from shared.runner import note
@@ -23,8 +23,8 @@ from .query import Condition, Query, parse_query
 from .results import Row, Target, rows_of
 
 
-def returned_tags(query: Query, api_version: str) -> set[str]:
-    visible = [a for a in ATTRIBUTES if a.level <= query.level]
+def returned_tags(query: Query, api_version: str, extended: tuple[Attribute, ...] = ()) -> set[str]:
+    visible = [a for a in (*ATTRIBUTES, *extended) if a.level <= query.level]
     if query.include_all:
         return {a.tag for a in visible} | query.include
     defaults = {a.tag for a in visible if a.default or (api_version == "v1" and not a.computed)}
@@ -41,7 +41,9 @@ async def search(
     series: str | None = None,
 ) -> Response:
     require_json_accept(request)
-    query = parse_query(request.url.query, level)
+    tags = [tag for tag in await extended_tags.all_tags() if tag.searchable]
+    extended = tuple(tag.attribute for tag in tags)
+    query = parse_query(request.url.query, level, extended)
     scope: Target = tuple(uid for uid in (study, series) if uid is not None)
     counter = start_counting()
     storage = await get_storage(partition.key)
@@ -53,14 +55,21 @@ async def search(
     if stale:
         await lookup.drop_stale(storage, stale)
     headers = {"X-Table-Entities-Read": str(counter[0])}
+    erroneous = [t.path for t in tags if t.errors and any(c.attribute.tag == t.tag for c in query.conditions)]
+    if erroneous:  # enabled again after its reindex failed for some instances: results may miss those
+        headers["erroneous-dicom-attributes"] = ",".join(erroneous)
     note(results=len(page), entities_read=counter[0])
     if not page:
         return Response(status_code=204, headers=headers)
-    tags = sorted(returned_tags(query, api_version))
+    returned = sorted(returned_tags(query, api_version, extended))
     # Attributes asked for by name (query keys, includefield) come back empty when a file lacks them.
     asked = {tag: {"vr": BY_TAG[tag].vr} for tag in query.include if tag in BY_TAG and BY_TAG[tag].level <= query.level}
     body = [
-        {tag: row.attrs[tag] if tag in row.attrs else asked[tag] for tag in tags if tag in row.attrs or tag in asked}
+        {
+            tag: row.attrs[tag] if tag in row.attrs else asked[tag]
+            for tag in returned
+            if tag in row.attrs or tag in asked
+        }
         for row in page
     ]
     return Response(json.dumps(body), media_type=DICOM_JSON, headers=headers)
