@@ -18,23 +18,11 @@ from local.azurite import Azurite
 from tests.archive import Archive
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
-from tests.entra import Jwks, SigningKey
+from tests.entra import SigningKey
 from tests.helpers import store
-from tests.test_shares_common import Study, create_share, owner, reader, secured_host, store_study
+from tests.test_shares_common import Study, create_share, module_fixtures, owner, reader, store_study
 
-
-@pytest.fixture(scope="module")
-def archive(azurite: Azurite) -> Archive:
-    return Archive(azurite)
-
-
-@pytest.fixture(scope="module")
-def host(
-    azurite: Azurite, jwks: Jwks, archive: Archive, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalHost]:
-    service = secured_host(azurite, jwks, archive, tmp_path_factory.mktemp("folders"))
-    yield service
-    service.stop()
+archive, host = module_fixtures("folders")
 
 
 @pytest.fixture(scope="module")

@@ -30,28 +30,16 @@ from local.azurite import Azurite
 from tests.archive import Archive
 from tests.conftest import REPO, LocalHost
 from tests.dicom_factory import TUTORIAL
-from tests.entra import Jwks, SigningKey
+from tests.entra import SigningKey
 from tests.helpers import store
-from tests.test_shares_common import Study, create_share, expire, owner, secured_host
+from tests.test_shares_common import Study, create_share, expire, module_fixtures, owner
 
 PASSWORD = "x-ray vision 42"
 SCREENSHOT = REPO / "docs" / "share-page.png"
 SERIES = {"CT": "Chest, axial", "MR": "Brain, axial", "Shapes": "Shapes to step through"}
 WAIT_SECONDS = 60  # the most any page element may take to appear (a bound, not a pause)
 
-
-@pytest.fixture(scope="module")
-def archive(azurite: Azurite) -> Archive:
-    return Archive(azurite)
-
-
-@pytest.fixture(scope="module")
-def host(
-    azurite: Azurite, jwks: Jwks, archive: Archive, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalHost]:
-    service = secured_host(azurite, jwks, archive, tmp_path_factory.mktemp("share-page"))
-    yield service
-    service.stop()
+archive, host = module_fixtures("share-page")
 
 
 def _file(dataset: pydicom.Dataset, study: str, series: str, number: int, kind: str) -> tuple[str, bytes]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import zipfile
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,35 +17,23 @@ from pydicom.uid import generate_uid
 
 from local.azurite import Azurite
 from tests.archive import Archive
-from tests.conftest import LocalHost
-from tests.entra import Jwks, SigningKey
+from tests.conftest import REPO, LocalHost
+from tests.entra import SigningKey
 from tests.test_shares_common import (
     Study,
     audit_events,
     create_share,
     expire,
+    module_fixtures,
     owner,
     reader,
-    secured_host,
     share_rows,
     store_study,
 )
 
 PASSWORD = "correct horse battery"
 
-
-@pytest.fixture(scope="module")
-def archive(azurite: Azurite) -> Archive:
-    return Archive(azurite)
-
-
-@pytest.fixture(scope="module")
-def host(
-    azurite: Azurite, jwks: Jwks, archive: Archive, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalHost]:
-    service = secured_host(azurite, jwks, archive, tmp_path_factory.mktemp("shares"))
-    yield service
-    service.stop()
+archive, host = module_fixtures("shares")
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +319,11 @@ def test_openings_and_downloads_are_audited_with_the_share_id_and_never_the_pass
     secret = protected["url"].rsplit(".", 1)[1]
     trail = host.audit_log.read_text()  # type: ignore[attr-defined]
     assert PASSWORD not in trail and secret not in trail
+
+
+def test_only_the_recipients_routes_and_the_health_probe_are_open_without_a_token() -> None:
+    """The app has no platform authentication (the Bicep leaves it anonymous; tokens are checked in code), so the
+    share page is reachable while every other operation still declares the access its token needs."""
+    public = sorted(str(path.relative_to(REPO)) for path in (REPO / "api").rglob("*.py")
+                    if "@requires(Access.PUBLIC)" in path.read_text())  # fmt: skip
+    assert public == ["api/operations/health.py", "api/shares/recipient.py"]

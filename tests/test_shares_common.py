@@ -5,11 +5,14 @@ faked), stored studies whose files the tests keep, and a way to let a share expi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from azure.data.tables import TableClient
 from pydicom.uid import generate_uid
 
@@ -19,6 +22,25 @@ from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.entra import AUDIENCE, CLIENT_ID, OWNER, READER, TENANT, Jwks, SigningKey
 from tests.helpers import store
+
+
+def module_fixtures(name: str) -> tuple[Any, Any]:
+    """The fixtures `archive` (the module's own tables and container) and `host` (its service, authentication
+    on, audit trail in a file) for a test module: `archive, host = module_fixtures("shares")`."""
+
+    @pytest.fixture(scope="module")
+    def archive(azurite: Azurite) -> Archive:
+        return Archive(azurite)
+
+    @pytest.fixture(scope="module")
+    def host(
+        azurite: Azurite, jwks: Jwks, archive: Archive, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[LocalHost]:
+        service = secured_host(azurite, jwks, archive, tmp_path_factory.mktemp(name))
+        yield service
+        service.stop()
+
+    return archive, host
 
 
 def secured_host(azurite: Azurite, jwks: Jwks, archive: Archive, folder: Path) -> LocalHost:
