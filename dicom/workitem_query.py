@@ -16,7 +16,7 @@ from .errors import Invalid
 from .values import DicomJson, all_texts, name_words, normalize_person_name, normalize_text
 from .workitem import START, TRANSACTION_UID
 
-NAME_PREFIX = 4
+NAME_PREFIX = 12  # longer query words read the workitems of their first 12 letters, then are checked
 MAX_LIMIT, DEFAULT_LIMIT = 200, 100
 # Searchable paths (tags joined by '.') -> index name. The first ten are the reference service's.
 SEARCHABLE = {

@@ -175,3 +175,15 @@ def test_no_table_key_holds_a_patient_name_or_id(client: httpx.Client, url: str,
     )
     assert patient.lower() not in keys.lower()
     assert surname.lower()[:4] not in keys.lower()
+
+
+def test_a_fuzzy_name_search_reads_only_the_workitems_whose_names_have_that_prefix(
+    client: httpx.Client, url: str
+) -> None:
+    stem = "Pq" + unique()[-6:].translate(str.maketrans("0123456789.", "abcdefghijk"))
+    mine = add(client, url, name=f"{stem}aa^Ann")
+    add(client, url, name=f"{stem}bb^Ann")
+    add(client, url, name=f"{stem}cc^Ann")
+    response = find(client, url, PatientName=f"{stem}a", fuzzymatching="true")
+    assert uids(response) == [mine]
+    assert int(response.headers["X-Table-Entities-Read"]) == 2  # one pointer, one workitem
