@@ -40,9 +40,11 @@ MAX_FORM_BYTES = 4096
 
 
 def _page(name: str, status: int, request: Request, **values: str) -> Response:
-    """A page of page/ with its {{placeholders}} filled (escaped), served with the share's security headers."""
-    api_version = request.path_params.get("api_version", "v2")
-    text = (PAGE / name).read_text().replace("{{assets}}", f"/{api_version}/share-page")
+    """A page of page/ in its layout, {{placeholders}} filled (escaped), with the share's security headers."""
+    assets = f"/{request.path_params.get('api_version', 'v2')}/share-page"
+    script = f'<script src="{assets}/share.js" defer></script>' if name == "share.html" else ""
+    text = (PAGE / "layout.html").read_text().replace("{{content}}", (PAGE / name).read_text())
+    text = text.replace("{{script}}", script).replace("{{assets}}", assets)
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(value))
     return security_headers(Response(text, status_code=status, media_type="text/html; charset=utf-8"))
@@ -50,7 +52,7 @@ def _page(name: str, status: int, request: Request, **values: str) -> Response:
 
 def _refusal_page(request: Request, refused: ShareRefused, path: str) -> Response:
     if refused.status == 401:
-        return _page("password.html", 401, request, action=path, message="")
+        return _page("password.html", 401, request, title="Password needed", action=path, message="")
     titles = {404: "Link not found", 410: "Link expired", 429: "Too many attempts"}
     response = _page("message.html", refused.status, request, title=titles.get(refused.status, "Unavailable"),
                      message=refused.detail)  # fmt: skip
@@ -89,7 +91,7 @@ async def share_password(request: Request, api_version: str, partition: Partitio
     audit_share(request, "share_password_accepted" if right else "share_password_refused", partition, share,
                 200 if right else 401)  # fmt: skip
     if not right:
-        return _page("password.html", 401, request, action=path, message="Wrong password.")
+        return _page("password.html", 401, request, title="Password needed", action=path, message="Wrong password.")
     response = RedirectResponse(path, status_code=303)
     response.headers["Set-Cookie"] = cookie_header(share, path, now)
     return security_headers(response)
