@@ -158,7 +158,7 @@ def test_a_link_with_a_changed_secret_opens_nothing(client: httpx.Client, view_o
 # ---- what a link reaches ------------------------------------------------------------------------------------------
 
 
-def test_a_link_shows_its_studys_images_metadata_and_frames_without_a_token(
+def test_a_link_shows_its_studys_rendered_images_and_thumbnails_without_a_token(
     client: httpx.Client, view_only: dict, studies: tuple[Study, Study]
 ) -> None:
     shared = studies[0]
@@ -167,9 +167,6 @@ def test_a_link_shows_its_studys_images_metadata_and_frames_without_a_token(
     assert client.get(view_only["url"]).status_code == 200
     assert client.get(base + "/rendered").headers["content-type"] == "image/jpeg"
     assert client.get(f"{view_only['url']}/studies/{shared.study}/series/{series}/thumbnail").status_code == 200
-    assert client.get(base + "/metadata", headers={"Accept": "application/dicom+json"}).status_code == 200
-    frames = client.get(base + "/frames/1", headers={"Accept": "application/octet-stream; transfer-syntax=*"})
-    assert frames.status_code == 200
     listed = client.get(view_only["url"] + "/studies").json()["studies"]
     assert [study["study"] for study in listed] == [shared.study]
 
@@ -224,15 +221,25 @@ def test_a_link_works_only_under_its_own_path(client: httpx.Client, url: str, vi
 # ---- downloads -------------------------------------------------------------------------------------------------
 
 
-def test_downloads_answer_403_when_the_share_does_not_allow_them(
-    client: httpx.Client, view_only: dict, studies: tuple[Study, Study]
+@pytest.mark.parametrize("what", ["zip", "instance", "series", "study", "metadata", "frames"])
+def test_files_headers_and_raw_frames_answer_403_when_the_share_does_not_allow_downloads(
+    client: httpx.Client, view_only: dict, protected: dict, studies: tuple[Study, Study], what: str
 ) -> None:
     shared = studies[0]
     series, sop = shared.first()
-    assert client.get(f"{view_only['url']}/studies/{shared.study}/zip").status_code == 403
-    accept = {"Accept": "application/dicom; transfer-syntax=*"}
-    path = view_only["url"] + instance_path(shared.study, series, sop)
-    assert client.get(path, headers=accept).status_code == 403
+    instance = instance_path(shared.study, series, sop)
+    path, accept = {
+        "zip": (f"/studies/{shared.study}/zip", "*/*"),
+        "instance": (instance, "application/dicom; transfer-syntax=*"),
+        "series": (f"/studies/{shared.study}/series/{series}", 'multipart/related; type="application/dicom"'),
+        "study": (f"/studies/{shared.study}", 'multipart/related; type="application/dicom"'),
+        "metadata": (instance + "/metadata", "application/dicom+json"),
+        "frames": (instance + "/frames/1", "application/octet-stream; transfer-syntax=*"),
+    }[what]
+    assert client.get(view_only["url"] + path, headers={"Accept": accept}).status_code == 403
+    with httpx.Client(timeout=60) as recipient:
+        admitted(recipient, protected)
+        assert recipient.get(protected["url"] + path, headers={"Accept": accept}).status_code == 200
 
 
 def test_the_zip_holds_every_file_of_the_study_byte_identical_to_what_was_stored(

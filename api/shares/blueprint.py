@@ -22,6 +22,9 @@ LINK = VERSION + "/share/{token}"
 STUDY = LINK + "/studies/{study}"
 SERIES = STUDY + "/series/{series}"
 INSTANCE = SERIES + "/instances/{instance}"
+# What only a downloadable share gives: the files, their whole headers (metadata) and their raw pixel data
+# (frames). Every share shows rendered images and thumbnails: what its page needs.
+FILES = {"download": True}
 
 blueprint = func.Blueprint()
 register(blueprint, "create_share", SHARES, ["POST"], create_share_link)
@@ -32,10 +35,12 @@ register(blueprint, "share_password", LINK, ["POST"], share_password)
 register(blueprint, "share_studies", LINK + "/studies", ["GET"], share_studies)
 register(blueprint, "share_zip", STUDY + "/zip", ["GET"], share_zip)
 for level, route in (("study", STUDY), ("series", SERIES), ("instance", INSTANCE)):
-    register(blueprint, f"share_{level}", route, ["GET"], through_share, target=retrieve, download=True)
-    register(blueprint, f"share_{level}_metadata", route + "/metadata", ["GET"], through_share, target=metadata)
+    register(blueprint, f"share_{level}", route, ["GET"], through_share, target=retrieve, **FILES)
+    register(
+        blueprint, f"share_{level}_metadata", route + "/metadata", ["GET"], through_share, target=metadata, **FILES
+    )
     register(blueprint, f"share_{level}_thumbnail", route + "/thumbnail", ["GET"], through_share, target=thumbnail)
-register(blueprint, "share_frames", INSTANCE + "/frames/{frames}", ["GET"], through_share, target=frames)
+register(blueprint, "share_frames", INSTANCE + "/frames/{frames}", ["GET"], through_share, target=frames, **FILES)
 register(blueprint, "share_rendered", INSTANCE + "/rendered", ["GET"], through_share, target=rendered)
 register(blueprint, "share_frame_rendered", INSTANCE + "/frames/{frames}/rendered", ["GET"], through_share,
          target=rendered)  # fmt: skip
