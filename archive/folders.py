@@ -21,7 +21,10 @@ from datetime import UTC, datetime
 from azure.core.exceptions import ResourceNotFoundError
 
 from dicom.errors import Invalid, Missing
+from dicom.values import first_text
+from dicomweb_wire.uids import is_valid_uid
 
+from . import workitems
 from .clients import Storage
 from .reads import read_study
 
@@ -136,6 +139,19 @@ async def _unlink(storage: Storage, folder_id: str, study: str) -> bool:
         with contextlib.suppress(ResourceNotFoundError):
             await table.delete_entity(*keys)
     return held
+
+
+async def study_of_order(storage: Storage, order: str) -> str:
+    """The Study Instance UID an order (a worklist item) is for: folders and shares of orders hold their studies."""
+    if not is_valid_uid(order):
+        raise Invalid(f"'{order[:80]}' is not an order UID (digits and dots).")
+    stored = await workitems.find(storage, order)
+    if stored is None:
+        raise Missing(f"There is no order (worklist item) {order} in this partition.")
+    study = first_text(stored.item.get("0020000D"))
+    if not study:
+        raise Invalid("The order names no Study Instance UID (0020000D).")
+    return study
 
 
 async def studies_of(storage: Storage, folder_id: str) -> list[str]:

@@ -52,6 +52,11 @@ class FolderClient:
         for folder in folders:
             await self._send("PUT", f"folders/{folder}/studies/{study}", ok=(204,))
 
+    async def add_order_to_folders(self, order: str, folders: list[str]) -> None:
+        """Add an order's (worklist item's) study to folders, once its images are stored."""
+        for folder in folders:
+            await self._send("PUT", f"folders/{folder}/orders/{order}", ok=(204,))
+
     async def remove_from_folder(self, study: str, folder: str) -> None:
         await self._send("DELETE", f"folders/{folder}/studies/{study}", ok=(204,))
 
@@ -59,6 +64,7 @@ class FolderClient:
         self,
         *,
         studies: list[str] | None = None,
+        orders: list[str] | None = None,
         folder: str | None = None,
         expires: str | None = None,
         password: str = "",
@@ -67,7 +73,7 @@ class FolderClient:
         description: str = "",
     ) -> dict:
         """Create a share link (of studies, or of a folder: its studies when the link is opened)."""  # fmt: skip
-        body: dict[str, Any] = {"studies": studies} if studies else {"folder": folder}
+        body: dict[str, Any] = {"folder": folder} if folder else {"studies": studies or [], "orders": orders or []}
         body.update(password=password, downloadable=downloadable, title=title, description=description)
         if expires:
             body["expires"] = expires
@@ -95,13 +101,17 @@ def add_commands(commands: Any) -> None:
     search.add_argument("--with-studies", action="store_true", help="list each folder's studies too")
     add = actions.add_parser("add", help="add a study to one or more folders (nothing is moved or copied)")
     remove = actions.add_parser("remove", help="take a study out of a folder")
+    add_order = actions.add_parser("add-order", help="add an order's (worklist item's) study to folders")
+    add_order.add_argument("order", help="the order's UID")
+    add_order.add_argument("folders", nargs="+", metavar="FOLDER", help="folder id")
     for action in (add, remove):
         action.add_argument("study", help="Study Instance UID")
         action.add_argument("folders", nargs="+" if action is add else 1, metavar="FOLDER", help="folder id")
     share = commands.add_parser("share", help="share links: studies or a folder, for someone without an account")
     kinds = share.add_subparsers(dest="share_command", required=True)
-    studies = kinds.add_parser("studies", help="share studies with a link; prints the link")
-    studies.add_argument("studies", nargs="+", metavar="STUDY", help="Study Instance UID")
+    studies = kinds.add_parser("studies", help="share studies and orders with a link; prints the link")
+    studies.add_argument("studies", nargs="*", metavar="STUDY", help="Study Instance UID")
+    studies.add_argument("--order", action="append", default=[], help="an order's UID (repeatable)")
     of_folder = kinds.add_parser("folder", help="share a folder with a link; prints the link")
     of_folder.add_argument("folder", help="folder id")
     for action in (studies, of_folder):
@@ -113,7 +123,7 @@ def add_commands(commands: Any) -> None:
     kinds.add_parser("list", help="list shares (never their links)")
     revoke = kinds.add_parser("revoke", help="revoke a share: its link stops working at once")
     revoke.add_argument("share_id")
-    for action in (create, search, add, remove, studies, of_folder, kinds.choices["list"], revoke):
+    for action in (create, search, add, remove, add_order, studies, of_folder, kinds.choices["list"], revoke):
         action.add_argument("--institution", help="the institution (data partition) it belongs to")
         action.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -129,6 +139,9 @@ async def _folder(client: DicomWebClient, arguments: argparse.Namespace, console
     elif command == "add":
         await folders.add_to_folders(arguments.study, arguments.folders)
         console.print(f"Added the study to {len(arguments.folders)} folder(s)")
+    elif command == "add-order":
+        await folders.add_order_to_folders(arguments.order, arguments.folders)
+        console.print(f"Added the order's study to {len(arguments.folders)} folder(s)")
     else:
         await folders.remove_from_folder(arguments.study, arguments.folders[0])
         console.print("Removed the study from the folder")
@@ -140,7 +153,8 @@ async def _share(client: DicomWebClient, arguments: argparse.Namespace, console:
     command = arguments.share_command
     if command in ("studies", "folder"):
         password = getpass.getpass("Password for the link: ") if arguments.ask_password else ""
-        target = {"studies": arguments.studies} if command == "studies" else {"folder": arguments.folder}
+        target = ({"studies": arguments.studies, "orders": arguments.order} if command == "studies"
+                  else {"folder": arguments.folder})  # fmt: skip
         created = await folders.share(**target, expires=arguments.expires, password=password,
                                       downloadable=arguments.downloadable, title=arguments.title,
                                       description=arguments.description)  # fmt: skip

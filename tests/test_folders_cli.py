@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from dicomweb_cli import cli
+from tests.dicom_factory import make_instance
+from tests.helpers import store
 from tests.test_shares_common import store_study
 
 
@@ -50,3 +52,25 @@ def test_folders_and_share_links_from_the_command_line(
     assert study_link["id"] in [share["id"] for share in listed]
     dicomweb(capsys, base_url, "share", "revoke", study_link["id"])
     assert client.get(study_link["url"]).status_code == 404
+
+
+def test_an_orders_study_is_added_to_folders_and_shared_by_the_order_uid(
+    base_url: str, client: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created = json.loads(dicomweb(capsys, base_url, "order", "create", "--institution", "General", "--patient-name",
+                                  "Doe^Jane", "--patient-id", "ORD-CLI-1", "--birth-date", "1980-06-15",
+                                  "--modality", "CT", "--json"))  # fmt: skip
+    study = created["study_instance_uid"]
+    assert store(client, f"{base_url}/studies", [make_instance(study)]).status_code == 200
+    (folder,) = json.loads(dicomweb(capsys, base_url, "folder", "create", "Orders CLI", "--json"))
+    dicomweb(capsys, base_url, "folder", "add-order", created["order"], folder["id"])
+    assert client.get(f"{base_url}/folders/{folder['id']}").json()["studies"] == [study]
+    expires = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    link = dicomweb(capsys, base_url, "share", "studies", "--order", created["order"], "--expires", expires).strip()
+    assert [s["study"] for s in client.get(link + "/studies").json()["studies"]] == [study]
+
+
+def test_an_unknown_order_is_refused_with_404_and_nothing_shared(base_url: str, client: httpx.Client) -> None:
+    body = {"orders": ["1.2.3.999.1"], "expires": (datetime.now(UTC) + timedelta(days=1)).date().isoformat()}
+    response = client.post(f"{base_url}/shares", json=body)
+    assert response.status_code == 404 and "order" in response.json()["detail"]

@@ -3,7 +3,16 @@
 import azure.functions as func
 
 from ..routes import VERSION, register
-from .folders import add_study, create_folder, delete_folder, get_folder, remove_study, search_folders, update_folder
+from .folders import (
+    add_order,
+    add_study,
+    create_folder,
+    delete_folder,
+    get_folder,
+    remove_study,
+    search_folders,
+    update_folder,
+)
 
 FOLDERS = VERSION + "/folders"
 FOLDER = FOLDERS + "/{folder}"
@@ -16,3 +25,4 @@ register(blueprint, "update_folder", FOLDER, ["PATCH"], update_folder)
 register(blueprint, "delete_folder", FOLDER, ["DELETE"], delete_folder)
 register(blueprint, "add_study_to_folder", FOLDER + "/studies/{study}", ["PUT"], add_study)
 register(blueprint, "remove_study_from_folder", FOLDER + "/studies/{study}", ["DELETE"], remove_study)
+register(blueprint, "add_order_to_folder", FOLDER + "/orders/{order}", ["PUT"], add_order)

@@ -81,3 +81,11 @@ async def remove_study(request: Request, api_version: str, partition: Partition,
     if not await folders.remove_study(await get_storage(partition.key), folder, study):
         raise Missing("The folder does not hold that study.")
     return Response(status_code=204)
+
+
+@requires(Access.WRITE)
+async def add_order(request: Request, api_version: str, partition: Partition, folder: str, order: str) -> Response:
+    """PUT /folders/{id}/orders/{order}: the folder refers to the order's study (once its images are stored)."""
+    storage = await get_storage(partition.key)
+    await folders.add_study(storage, folder, await folders.study_of_order(storage, order))
+    return Response(status_code=204)

@@ -11,8 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from archive.clients import get_storage
-from archive.folders import require_folder
+from archive.clients import Storage, get_storage
+from archive.folders import require_folder, study_of_order
 from archive.partitions import Partition
 from archive.reads import read_study
 from archive.shares import create_share, list_shares, revoke_share
@@ -54,28 +54,43 @@ def _expiry(body: dict[str, Any], folder: bool, now: datetime) -> datetime:
     return expires
 
 
+def _uids(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name) or []
+    if not isinstance(value, list) or len(value) > MAX_STUDIES:
+        raise Invalid(f"'{name}' is a list of at most {MAX_STUDIES} UIDs.")
+    uids = list(dict.fromkeys(clean_uid(str(uid)) for uid in value))
+    if not all(is_valid_uid(uid) for uid in uids):
+        raise Invalid(f"'{name}' holds something that is not a valid UID (digits and dots only).")
+    return uids
+
+
+async def _shared_studies(storage: Storage, body: dict[str, Any]) -> list[str]:
+    """The studies named, and those of the orders named (worklist items), each stored in this partition."""
+    studies = _uids(body, "studies") + [await study_of_order(storage, order) for order in _uids(body, "orders")]
+    if not 0 < len(set(studies)) <= MAX_STUDIES:
+        raise Invalid(f"Name 1 to {MAX_STUDIES} 'studies' (Study Instance UIDs) or 'orders' (worklist item UIDs).")
+    for study in studies:
+        if await read_study(storage, study) is None:
+            raise Missing(f"The study {study} has no images in this partition (yet); nothing was shared.")
+    return list(dict.fromkeys(studies))
+
+
 @requires(Access.WRITE)
 async def create_share_link(request: Request, api_version: str, partition: Partition) -> Response:
-    """POST /shares {"studies": [...]} or {"folder": id}, expires, password, downloadable, title, description."""
+    """POST /shares {"studies": [...], "orders": [...]} or {"folder": id}, with expires, password, downloadable,
+    title and description."""
     body = await read_json(request)
     storage = await get_storage(partition.key)
-    studies, folder = body.get("studies"), body.get("folder")
-    if (studies is None) == (folder is None):
-        raise Invalid("Name either 'studies' (a list of Study Instance UIDs) or 'folder' (a folder id), not both.")
+    folder = body.get("folder")
+    if (folder is None) == (body.get("studies") is None and body.get("orders") is None):
+        raise Invalid("Name either 'studies' and/or 'orders' (lists of UIDs) or 'folder' (a folder id).")
     if folder is not None:
         if not isinstance(folder, str):
             raise Invalid("'folder' is a folder id (a string).")
         await require_folder(storage, folder)
-        studies = []
+        studies: list[str] = []
     else:
-        if not isinstance(studies, list) or not 0 < len(studies) <= MAX_STUDIES:
-            raise Invalid(f"'studies' is a list of 1 to {MAX_STUDIES} Study Instance UIDs.")
-        studies = list(dict.fromkeys(clean_uid(str(uid)) for uid in studies))
-        if not all(is_valid_uid(uid) for uid in studies):
-            raise Invalid("'studies' holds something that is not a valid UID (digits and dots only).")
-        for study in studies:
-            if await read_study(storage, study) is None:
-                raise Missing(f"The study {study} was not found in this partition; nothing was shared.")
+        studies = await _shared_studies(storage, body)
     downloadable = body.get("downloadable", False)
     if not isinstance(downloadable, bool):
         raise Invalid("'downloadable' is true or false.")
