@@ -335,3 +335,10 @@ def test_a_malformed_dicom_json_body_is_a_400_and_stores_nothing(
     response = client.post(f"{base_url}/workitems?{uid}", content=body, headers=HEADERS)
     assert response.status_code == 400, response.text
     assert client.get(f"{base_url}/workitems/{uid}", headers={"Accept": DICOM_JSON}).status_code == 404
+
+
+def test_an_update_cannot_empty_a_required_attribute(client: httpx.Client, base_url: str) -> None:
+    uid = created(client, base_url)
+    response = update(client, base_url, uid, {"00741204": element("LO")})
+    assert response.status_code == 400
+    assert "Procedure Step Label" in response.json()["detail"]

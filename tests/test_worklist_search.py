@@ -14,7 +14,7 @@ from pydicom.uid import generate_uid
 from local.azurite import Azurite
 from tests.archive import Archive
 from tests.conftest import LocalHost
-from tests.test_worklist import DICOM_JSON, code, create, element, update, workitem_json
+from tests.test_worklist import DICOM_JSON, change_state, code, create, element, update, workitem_json
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +187,37 @@ def test_a_fuzzy_name_search_reads_only_the_workitems_whose_names_have_that_pref
     response = find(client, url, PatientName=f"{stem}a", fuzzymatching="true")
     assert uids(response) == [mine]
     assert int(response.headers["X-Table-Entities-Read"]) == 2  # one pointer, one workitem
+
+
+def documented(value: str, study: str) -> dict[str, str]:
+    """Each search attribute the reference service documents, with the value the workitem below has."""
+    return {
+        "PatientName": f"Doc{value}^Ann", "PatientID": value,
+        "ReferencedRequestSequence.AccessionNumber": f"ACC-{value}",
+        "ReferencedRequestSequence.RequestedProcedureID": f"RP{value}",
+        "ScheduledStationNameCodeSequence.CodeValue": f"N{value}",
+        "ScheduledStationClassCodeSequence.CodeValue": f"C{value}",
+        "ScheduledStationGeographicLocationCodeSequence.CodeValue": f"G{value}", "StudyInstanceUID": study,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("attribute", documented("x", "1").keys())
+def test_each_documented_search_attribute_finds_its_workitem(client: httpx.Client, url: str, attribute: str) -> None:
+    value, study = unique()[-8:], generate_uid()
+    request = {"00080050": element("SH", f"ACC-{value}"), "00401001": element("SH", f"RP{value}")}
+    uid = add(client, url, patient_id=value, name=f"Doc{value}^Ann", **{
+        "0020000D": element("UI", study), "0040A370": element("SQ", request),
+        "00404025": element("SQ", code(f"N{value}")), "00404026": element("SQ", code(f"C{value}")),
+        "00404027": element("SQ", code(f"G{value}")),
+    })  # fmt: skip
+    assert uids(find(client, url, **{attribute: documented(value, study)[attribute]})) == [uid]
+
+
+def test_a_result_holds_the_return_keys_and_never_the_transaction_uid(client: httpx.Client, url: str) -> None:
+    patient = unique()
+    uid = add(client, url, patient_id=patient)
+    change_state(client, url, uid, "IN PROGRESS", generate_uid())
+    (result,) = find(client, url, PatientID=patient, includefield="all").json()
+    assert "00081195" not in result
+    (result,) = find(client, url, PatientID=patient).json()
+    assert {"00741200", "00741204", "00404005", "00404041", "00741000", "0040A370", "00100010"} <= set(result)
