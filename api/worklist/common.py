@@ -55,6 +55,9 @@ async def read_dataset(request: Request, optional: bool = False) -> DicomJson:
         )
     try:
         parsed = json.loads(bytes(body))
+        json.dumps(parsed, ensure_ascii=False).encode()  # escapes of lone surrogates decode but cannot be stored
+    except UnicodeEncodeError as error:
+        raise bad_request("The body escapes a lone surrogate (e.g. \\ud800): send text as valid Unicode.") from error
     except (ValueError, RecursionError) as error:
         raise bad_request(f"The body is not valid JSON ({str(error)[:80]}); send a DICOM JSON dataset.") from error
     return parse_dataset(parsed)
