@@ -323,7 +323,7 @@ MALFORMED = {
     "two datasets": b"[{}, {}]",
     "sequence item not an object": b'{"0040A370": {"vr": "SQ", "Value": [7]}}',
     "nested beyond reason": b"[" * 100_000 + b"]" * 100_000,
-    "lone surrogate": b'{"00741204": {"vr": "LO", "Value": ["\\ud800"]}}',
+    "lone surrogate": json.dumps(workitem_json(patient_id="\ud800")).encode(),
     "sequences nested too deep": b'{"0040A370": {"vr": "SQ", "Value": [' * 20 + b"{}" + b"]}}" * 20,
 }
 
