@@ -113,6 +113,8 @@ def parse_query(parameters: list[tuple[str, str]]) -> Query:
             query.limit = _number(value, "limit", 1, MAX_LIMIT)
         elif lowered == "offset":
             query.offset = _number(value, "offset", 0, 10**9)
+        elif lowered not in IGNORED and not value.strip():  # an empty key matches everything; it is returned
+            query.included.append(path_of(key).split(".")[0])
         elif lowered not in IGNORED:
             query.conditions.append(_condition(key, value, fuzzy))
     return query

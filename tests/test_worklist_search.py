@@ -221,3 +221,11 @@ def test_a_result_holds_the_return_keys_and_never_the_transaction_uid(client: ht
     assert "00081195" not in result
     (result,) = find(client, url, PatientID=patient).json()
     assert {"00741200", "00741204", "00404005", "00404041", "00741000", "0040A370", "00100010"} <= set(result)
+
+
+def test_an_empty_search_key_matches_everything_and_is_returned(client: httpx.Client, url: str) -> None:
+    patient = unique()
+    uid = add(client, url, patient_id=patient, **{"00400400": element("LT", "fasting")})
+    response = find(client, url, PatientID=patient, CommentsOnTheScheduledProcedureStep="")
+    assert uids(response) == [uid]
+    assert response.json()[0]["00400400"]["Value"] == ["fasting"]
