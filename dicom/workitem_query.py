@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 
+from .attributes import keyword_of, tag_of
 from .errors import Invalid
 from .values import DicomJson, all_texts, name_words, normalize_person_name, normalize_text
 from .workitem import START, TRANSACTION_UID
@@ -67,13 +68,10 @@ class Query:
 
 
 def _tag(name: str) -> str:
-    text = name.strip()
-    if len(text) == 8 and all(c in "0123456789abcdefABCDEF" for c in text):
-        return text.upper()
-    tag = tag_for_keyword(text)
-    if tag is None:
-        raise Invalid(f"'{text[:64]}' is not a DICOM attribute keyword or tag (8 hex digits).")
-    return f"{tag:08X}"
+    keyword = keyword_of(name.strip())
+    if keyword is None:
+        raise Invalid(f"'{name.strip()[:64]}' is not a DICOM attribute keyword or tag (8 hex digits).")
+    return tag_of(keyword)
 
 
 def path_of(name: str) -> str:
