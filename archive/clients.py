@@ -67,6 +67,8 @@ class Storage:
         self._ready_lock = asyncio.Lock()
         self._owns_services = shared_with is None
         self.partition_key = DEFAULT_PARTITION  # which data partition this is (set by get_storage)
+        self._settings = settings
+        self._credential: Any = shared_with._credential if shared_with is not None else None
         if shared_with is not None:
             self._connect(settings, shared_with._blob_service, shared_with._table_service)
             return
@@ -88,7 +90,7 @@ class Storage:
         else:
             from azure.identity.aio import DefaultAzureCredential
 
-            credential = DefaultAzureCredential()
+            credential = self._credential = DefaultAzureCredential()
             blob_service = BlobServiceClient(settings.blob_account_url, credential=credential, **options)
             table_service = TableServiceClient(settings.table_account_url, credential=credential, **table_options)
         self._connect(settings, blob_service, table_service)
@@ -130,6 +132,22 @@ class Storage:
                 await client.create_table()
             self._other_tables[name] = client
         return client
+
+    async def send(self, queue: str, text: str) -> None:
+        """Put a message on one of the account's queues (created on first use), for a queue-triggered function;
+        base64-encoded, as the Functions host expects."""
+        from azure.storage.queue import TextBase64EncodePolicy
+        from azure.storage.queue.aio import QueueClient
+
+        encode = {"message_encode_policy": TextBase64EncodePolicy()}
+        if self._settings.connection_string:
+            client = QueueClient.from_connection_string(self._settings.connection_string, queue, **encode)
+        else:
+            client = QueueClient(self._settings.queue_account_url, queue, credential=self._credential, **encode)
+        async with client:
+            with contextlib.suppress(ResourceExistsError):
+                await client.create_queue()
+            await client.send_message(text)
 
     async def ping_blobs(self) -> None:
         """Fails unless Blob Storage answers (the health probe)."""

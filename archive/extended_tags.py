@@ -27,6 +27,8 @@ from dicom.attributes import BY_TAG, Attribute, Level
 from dicom.errors import Conflicting, Invalid, Missing
 
 from .clients import DEFAULT_PARTITION, Storage, get_storage
+from .lookup import drop_attribute
+from .partitions import all_partitions
 
 MAX_TAGS = 128
 VRS = frozenset(
@@ -185,11 +187,14 @@ async def find(path: str) -> ExtendedTag:
 
 
 async def remove(path: str) -> None:
-    """Delete the tag: no longer searchable; its values stay in rows and pointers, unused."""
+    """Delete the tag: no longer searchable, and its lookup pointers removed in every data partition (its values
+    stay in the index rows, where nothing reads them)."""
     tag = await find(path)
     _, table = await registry()
     await table.delete_entity("tag", tag.tag)
     forget_cache()
+    for key in sorted({DEFAULT_PARTITION} | {p.key for p in await all_partitions()}):
+        await drop_attribute(await get_storage(key), tag.attribute)
 
 
 async def set_query_status(path: str, status: str) -> ExtendedTag:

@@ -313,6 +313,24 @@ async def _delete_unchanged(storage: Storage, key: Key, etag: str) -> None:
         await storage.lookup.delete_entity(*key, etag=etag, match_condition=MatchConditions.IfNotModified)
 
 
+async def drop_attribute(storage: Storage, attribute: Attribute) -> int:
+    """Remove every pointer of an attribute (a deleted extended query tag); how many were removed."""
+    name = attribute.keyword
+    ranges = [(name, name + "\0"), (f"{name}|", f"{name}|{AFTER_ESCAPED}"), (f"{name}~", f"{name}~{AFTER_ESCAPED}")]
+    removed = 0
+    for lower, upper in ranges:
+        entities = await storage.query(storage.lookup, "PartitionKey ge @lower and PartitionKey lt @upper",
+                                       {"lower": lower, "upper": upper})  # fmt: skip
+        by_partition: dict[str, list[dict]] = {}
+        for entity in entities:
+            by_partition.setdefault(entity["PartitionKey"], []).append(entity)
+        for group in by_partition.values():
+            for start in range(0, len(group), 100):
+                await storage.lookup.submit_transaction([("delete", e) for e in group[start : start + 100]])
+                removed += len(group[start : start + 100])
+    return removed
+
+
 async def drop_owned(storage: Storage, owned: list[tuple[list[Key], datetime | None]]) -> None:
     """Remove the pointers of deleted rows, each only if written no later than the row it served (Table
     timestamps), so a store that re-created the same value since keeps its pointer. A failure leaves stale

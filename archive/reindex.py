@@ -3,13 +3,17 @@
 An operation walks every data partition's studies (the listing of every study, in its key order) a page at a
 time, reads each instance's stored metadata (never the files), copies the tags' values into the study, series
 and instance rows (ETag-guarded, as any commit) and writes their lookup pointers. Its progress (a cursor) is
-kept in its row after every page, so it survives restarts and moves on at the next run of the operations
-timer. One host at a time advances an operation: it takes a lease on the row (ETag-guarded).
+kept in its row after every page. The work runs in the Azure Functions way: a message on the queue
+OPERATIONS_QUEUE triggers a function that works for a while (WORK_SECONDS), then queues the next message
+and returns; a host that dies mid-way loses its message's invisibility and its lease on the row (both expire),
+and another host picks the work up from the cursor. One host at a time advances an operation: it leases
+the operation's row (ETag-guarded, for DICOM_OPERATION_LEASE_SECONDS).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime
 
@@ -32,7 +36,36 @@ from .rows import StudyPartition
 from .transactions import create_or_replace, retry_on_conflict, submit
 
 PAGE = 20  # studies read per step
-LEASE_SECONDS = 120.0
+OPERATIONS_QUEUE = "dicom-operations"
+WORK_SECONDS = 50.0  # per message; then the next message carries on
+
+
+def _lease_seconds() -> float:
+    return float(os.environ.get("DICOM_OPERATION_LEASE_SECONDS", "120"))
+
+
+async def start(operation_id: str) -> None:
+    """Queue the operation's first step."""
+    root = await get_storage(DEFAULT_PARTITION)
+    await root.send(OPERATIONS_QUEUE, json.dumps({"operation": operation_id}))
+
+
+async def work_on(message: str) -> None:
+    """What the queue-triggered function does with a message: a step of the operation it names."""
+    operation_id = str(json.loads(message).get("operation", ""))
+    root, table = await extended_tags.registry()
+    entity = await root.get(table, "operation", operation_id)
+    if entity is None or entity["Status"] in ("completed", "failed"):
+        return
+    leased = await _lease(table, entity)
+    if leased is None:
+        raise OperationBusy()  # leased by a live host: the message comes back after its invisibility ends
+    if not await _run(root, table, leased, time.monotonic() + WORK_SECONDS):
+        await start(operation_id)
+
+
+class OperationBusy(Exception):
+    """Another host holds the operation's lease."""
 
 
 async def operation(operation_id: str) -> dict | None:
@@ -48,23 +81,11 @@ async def operation(operation_id: str) -> dict | None:
     }  # fmt: skip
 
 
-async def advance(budget_seconds: float = 50.0) -> None:
-    """Move every unfinished operation on, for at most the budget (the operations timer calls this)."""
-    root, table = await extended_tags.registry()
-    pending = await root.query(table, "PartitionKey eq @pk and Status ne @done and Status ne @failed",
-                               {"pk": "operation", "done": "completed", "failed": "failed"})  # fmt: skip
-    deadline = time.monotonic() + budget_seconds
-    for entity in pending:
-        leased = await _lease(table, entity)
-        if leased is not None:
-            await _run(root, table, leased, deadline)
-
-
 async def _lease(table: TableClient, entity: dict) -> dict | None:
     """The operation's row, leased to this host; None while another host holds it."""
     if float(entity.get("LeaseUntil") or 0) > time.time():
         return None
-    leased = {**entity, "LeaseUntil": time.time() + LEASE_SECONDS, "Status": "running", "Updated": _now()}
+    leased = {**entity, "LeaseUntil": time.time() + _lease_seconds(), "Status": "running", "Updated": _now()}
     try:
         response = await table.update_entity(leased, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
                                              match_condition=MatchConditions.IfNotModified)  # fmt: skip
@@ -74,15 +95,19 @@ async def _lease(table: TableClient, entity: dict) -> dict | None:
     return leased
 
 
-async def _run(root: Storage, table: TableClient, state: dict, deadline: float) -> None:
+async def _run(root: Storage, table: TableClient, state: dict, deadline: float) -> bool:
+    """Work until done (True) or the deadline (False); the cursor is saved after every page."""
     tag_ids = set(json.loads(state["Tags"]))
     tags = [t for t in await extended_tags.all_tags(fresh=True) if t.tag in tag_ids]
+    if not tags:  # deleted meanwhile: nothing left to index
+        await _finish(table, state, [])
+        return True
     partitions = sorted({DEFAULT_PARTITION} | {p.key for p in await all_partitions()})
     if int(state["Total"]) < 0:
         state["Total"] = sum([len(await _listing(await get_storage(key), "", None)) for key in partitions])
     cursor = json.loads(state["Cursor"] or "{}")
     key, after = int(cursor.get("partition", partitions[0])), cursor.get("after", "")
-    while time.monotonic() < deadline and tags:
+    while time.monotonic() < deadline:
         storage = await get_storage(key)
         page = await _listing(storage, after, PAGE)
         for listing_key, study in page:
@@ -94,15 +119,16 @@ async def _run(root: Storage, table: TableClient, state: dict, deadline: float) 
             later = [k for k in partitions if k > key]
             if not later:
                 await _finish(table, state, tags)
-                return
+                return True
             key, after = later[0], ""
         state["Cursor"] = json.dumps({"partition": key, "after": after})
         state["Percent"] = min(99, int(100 * int(state["Done"]) / max(1, int(state["Total"]))))
         state["Updated"] = _now()
-        state["LeaseUntil"] = time.time() + LEASE_SECONDS
+        state["LeaseUntil"] = time.time() + _lease_seconds()
         await table.upsert_entity(_row(state), mode=UpdateMode.REPLACE)
     state["LeaseUntil"] = 0.0
     await table.upsert_entity(_row(state), mode=UpdateMode.REPLACE)
+    return False
 
 
 async def _finish(table: TableClient, state: dict, tags: list[ExtendedTag]) -> None:

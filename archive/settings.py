@@ -9,6 +9,7 @@ AZURITE_CONNECTION_STRING = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
     "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
     "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 )
 
@@ -20,6 +21,7 @@ class StorageSettings:
     table_account_url: str | None
     container: str
     table_prefix: str
+    queue_account_url: str | None = None
     timeouts: dict[str, float] = field(default_factory=lambda: {"connection_timeout": 5, "read_timeout": 60})
 
     @classmethod
@@ -33,6 +35,7 @@ class StorageSettings:
             connection_string=connection_string or None,
             blob_account_url=f"https://{account}.blob.core.windows.net" if account else None,
             table_account_url=f"https://{account}.table.core.windows.net" if account else None,
+            queue_account_url=f"https://{account}.queue.core.windows.net" if account else None,
             container=env.get("DICOM_BLOB_CONTAINER", "dicom"),
             table_prefix=env.get("DICOM_TABLE_PREFIX", "dicom"),
             timeouts={

@@ -115,10 +115,12 @@ module dataStorage 'modules/storage.bicep' = {
     softDeleteDays: erasureDays - erasureDays / 2
     containers: ['dicom']
     tables: ['dicomstudies', 'dicomlookup', 'dicomjournal']
+    // Reindexing (extended query tags) runs from this queue, through a queue-triggered function.
+    queues: ['dicom-operations']
     principalId: identity.properties.principalId
-    roleIds: [roles.blobDataContributor, roles.tableDataContributor]
+    roleIds: [roles.blobDataContributor, roles.tableDataContributor, roles.queueDataContributor]
     privateEndpointSubnetId: storagePrivateEndpoints ? network.outputs.endpointSubnetId : ''
-    privateEndpointServices: ['blob', 'table']
+    privateEndpointServices: ['blob', 'table', 'queue']
   }
 }
 

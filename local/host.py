@@ -19,6 +19,7 @@ from pathlib import Path
 import azure.functions as func
 import h11
 from azure.functions.decorators.http import HttpTrigger
+from azure.functions.decorators.queue import QueueTrigger
 from azure.functions.decorators.timer import TimerTrigger
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,6 +32,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from archive.clients import close_storage
+from archive.settings import StorageSettings
 from local.azurite import Azurite, PortsInUse
 from shared.problems import DicomWebError
 
@@ -60,6 +62,10 @@ def functions_of(app: func.FunctionApp) -> list:
 
 def timers_of(app: func.FunctionApp) -> list:
     return [f for f in functions_of(app) if isinstance(f.get_trigger(), TimerTrigger)]
+
+
+def queue_functions_of(app: func.FunctionApp) -> list:
+    return [f for f in functions_of(app) if isinstance(f.get_trigger(), QueueTrigger)]
 
 
 def routes_from(app: func.FunctionApp) -> list[Route]:
@@ -106,17 +112,64 @@ async def _run_timers(timers: list, interval: float) -> None:
                 logging.getLogger(__name__).exception("timer function %s failed", function.get_function_name())
 
 
+class _QueueMessage:
+    """What a queue-triggered function reads of its message (func.QueueMessage's get_body)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def get_body(self) -> bytes:
+        return self._body
+
+
+async def _run_queues(functions: list, poll: float, visibility: int) -> None:
+    """The app's queue-triggered functions, as the Functions host runs them: each message is invisible while
+    its function runs, deleted when it succeeds, and seen again after `visibility` seconds when it fails (or
+    the host dies)."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.queue import BinaryBase64DecodePolicy
+    from azure.storage.queue.aio import QueueClient
+
+    connection = StorageSettings.from_environment().connection_string
+    if not functions or not connection:
+        return
+    clients = [(f, QueueClient.from_connection_string(connection, f.get_trigger().queue_name,
+                                                      message_decode_policy=BinaryBase64DecodePolicy()))
+               for f in functions]  # fmt: skip
+    while True:
+        await asyncio.sleep(poll)
+        for function, client in clients:
+            try:
+                async for message in client.receive_messages(visibility_timeout=visibility, max_messages=8):
+                    try:
+                        await function.get_user_function()(
+                            **{function.get_trigger().name: _QueueMessage(message.content)}
+                        )
+                    except Exception:
+                        logging.getLogger(__name__).warning(
+                            "queue function %s failed; the message returns", function.get_function_name(), exc_info=True
+                        )
+                        continue
+                    await client.delete_message(message)
+            except ResourceNotFoundError:
+                continue  # nothing was ever queued there
+
+
 def create_app(app: func.FunctionApp | None = None) -> Starlette:
     if app is None:
         from function_app import app
     timers = timers_of(app)
     interval = float(os.environ.get("DICOM_TIMER_INTERVAL_SECONDS", TIMER_INTERVAL))
+    poll = float(os.environ.get("DICOM_QUEUE_POLL_SECONDS", "1"))
+    visibility = int(os.environ.get("DICOM_QUEUE_VISIBILITY_SECONDS", "60"))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_run_timers(timers, interval))
+        tasks = [asyncio.create_task(_run_timers(timers, interval)),
+                 asyncio.create_task(_run_queues(queue_functions_of(app), poll, visibility))]  # fmt: skip
         yield
-        task.cancel()
+        for task in tasks:
+            task.cancel()
         await close_storage()
 
     return Starlette(

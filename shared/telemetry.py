@@ -28,13 +28,15 @@ DROPPED_ATTRIBUTES = frozenset(
     ("url.query", "db.statement", "db.query.text", "exception.message", "exception.stacktrace")
 )
 _QUERY = re.compile(r"\?\S*")
+_SHARE_LINK = re.compile(r"/share/[^/\s?#\"]+")  # a share link's path carries its secret
 _ENTITY_KEYS = re.compile(r"\(\w+=\S*")  # an OData key predicate, as in Table Storage URLs: table(Key='value',...)
 QUIET_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy")
 
 
 def scrub(text: str) -> str:
-    """`text` without URL query strings or Table Storage entity keys: both can hold patient data."""
-    return _ENTITY_KEYS.sub(f"({REDACTED})", _QUERY.sub("", text))
+    """`text` without URL query strings or Table Storage entity keys (both can hold patient data), and without
+    share-link secrets (a link opens studies)."""
+    return _SHARE_LINK.sub(f"/share/{REDACTED}", _ENTITY_KEYS.sub(f"({REDACTED})", _QUERY.sub("", text)))
 
 
 def _scrubbed(attributes: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pydicom
 import pytest
+from azure.data.tables import TableClient
 from pydicom.uid import generate_uid
 
 from local.azurite import Azurite
@@ -20,11 +21,20 @@ from tests.helpers import search, store
 
 
 @pytest.fixture(scope="module")
-def host(azurite: Azurite) -> Iterator[LocalHost]:
-    archive = Archive(azurite)
-    service = LocalHost(azurite.connection_string, DICOM_TIMER_INTERVAL_SECONDS="0.2", **archive.settings)
+def tag_archive(azurite: Azurite) -> Archive:
+    return Archive(azurite)
+
+
+@pytest.fixture(scope="module")
+def host(azurite: Azurite, tag_archive: Archive) -> Iterator[LocalHost]:
+    service = LocalHost(azurite.connection_string, DICOM_QUEUE_POLL_SECONDS="0.1", **tag_archive.settings)
     yield service
     service.stop()
+
+
+def pointer_partitions(archive: Archive, keyword: str) -> list[str]:
+    table = TableClient.from_connection_string(archive.azurite.connection_string, f"{archive.name}lookup")
+    return [e["PartitionKey"] for e in table.list_entities() if e["PartitionKey"].split("|")[0] == keyword]
 
 
 def add(client: httpx.Client, host: LocalHost, *tags: dict) -> httpx.Response:
@@ -32,7 +42,7 @@ def add(client: httpx.Client, host: LocalHost, *tags: dict) -> httpx.Response:
 
 
 def finished(client: httpx.Client, host: LocalHost, response: httpx.Response) -> dict:
-    """The operation once done: polled (the operations timer runs every 0.2 s here), 60 s at most."""
+    """The operation once done: polled (the local host polls the operations queue every 0.1 s here), 60 s at most."""
     assert response.status_code == 202, response.text
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -120,13 +130,55 @@ def test_values_that_break_the_vr_disable_the_tag_until_an_owner_enables_it(
     assert found.headers["erroneous-dicom-attributes"] == "AcquisitionDate"
 
 
-def test_a_deleted_tag_is_no_longer_searchable_or_listed(client: httpx.Client, host: LocalHost) -> None:
+def test_a_deleted_tag_is_no_longer_searchable_or_listed_and_its_index_entries_are_gone(
+    client: httpx.Client, host: LocalHost, tag_archive: Archive
+) -> None:
+    store(client, f"{host.url}/v2/studies", [make_instance(OperatorsName="Smith^Op")])
     finished(client, host, add(client, host, {"path": "OperatorsName", "level": "Series"}))
     assert "00081070" in [t["path"] for t in client.get(f"{host.url}/v2/extendedquerytags").json()]
+    assert pointer_partitions(tag_archive, "OperatorsName")
     assert client.delete(f"{host.url}/v2/extendedquerytags/OperatorsName").status_code == 204
+    assert pointer_partitions(tag_archive, "OperatorsName") == []
     assert client.get(f"{host.url}/v2/extendedquerytags/OperatorsName").status_code == 404
     assert client.get(f"{host.url}/v2/series", params={"OperatorsName": "x"}).status_code == 400
 
 
 def test_an_unknown_operation_is_a_404(client: httpx.Client, host: LocalHost) -> None:
     assert client.get(f"{host.url}/v2/operations/{'0' * 32}").status_code == 404
+
+
+def test_a_reindex_of_two_thousand_instances_survives_a_killed_host_with_true_progress_figures(
+    azurite: Azurite, client: httpx.Client
+) -> None:
+    archive = Archive(azurite)
+    fast = {"DICOM_QUEUE_POLL_SECONDS": "0.1", "DICOM_QUEUE_VISIBILITY_SECONDS": "2",
+            "DICOM_OPERATION_LEASE_SECONDS": "2", **archive.settings}  # fmt: skip
+    first = LocalHost(azurite.connection_string, **fast)
+    studies = [(generate_uid(), generate_uid()) for _ in range(200)]
+    for start in range(0, 200, 50):
+        files = [make_instance(study, series, ProtocolName="P1")
+                 for study, series in studies[start : start + 50] for _ in range(10)]  # fmt: skip
+        assert store(client, f"{first.url}/v2/studies", files).status_code == 200
+    response = add(client, first, {"path": "ProtocolName", "level": "Series"})
+    progress = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not 0 < (progress or [0])[-1] < 100:
+        progress.append(client.get(response.json()["href"]).json()["percentComplete"])
+        time.sleep(0.05)  # a polling pace that leaves the host's CPU to the reindex
+    first.process.kill()  # mid-way: the lease and the message's invisibility must both expire
+    first.process.wait(timeout=20)
+    assert 0 < progress[-1] < 100, progress[-5:]
+    second = LocalHost(azurite.connection_string, **fast)
+    try:
+        while time.monotonic() < deadline:
+            status = client.get(response.json()["href"].replace(first.url, second.url))
+            progress.append(status.json()["percentComplete"])
+            if status.status_code == 200:
+                break
+            time.sleep(0.05)
+        assert status.json()["status"] == "completed" and progress[-1] == 100
+        assert progress == sorted(progress), "percentComplete never goes back"
+        found = search(client, f"{second.url}/v2/series", ProtocolName="P1", limit="200")
+        assert len(found) == 200, "every series indexed: none lost to the kill"
+    finally:
+        second.stop()

@@ -105,8 +105,10 @@ def test_the_identity_gets_only_the_data_roles_it_needs() -> None:
     roles = main["variables"]["roles"]["value"]
     data_roles = module_params("dataStorage")["roleIds"]
     names = [json.dumps(role) for role in data_roles]
-    assert len(names) == 2 and "blobDataContributor" in names[0] and "tableDataContributor" in names[1]
+    assert len(names) == 3 and "blobDataContributor" in names[0] and "tableDataContributor" in names[1]
+    assert "queueDataContributor" in names[2], "the operations queue (reindexing)"
     assert roles["blobDataContributor"] == "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+    assert roles["queueDataContributor"] == "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
     assert roles["tableDataContributor"] == "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 
 
@@ -286,7 +288,7 @@ def test_the_function_app_integrates_through_a_subnet_delegated_to_flex_consumpt
 
 
 def test_private_storage_has_endpoints_for_blob_table_and_queue_and_no_public_access() -> None:
-    assert module_params("dataStorage")["privateEndpointServices"] == ["blob", "table"]
+    assert module_params("dataStorage")["privateEndpointServices"] == ["blob", "table", "queue"]
     assert module_params("hostStorage")["privateEndpointServices"] == ["blob", "queue", "table"]
     storage = parsed("modules/storage.bicep")
     private = Template(INFRA / "modules/storage.bicep", privateEndpointSubnetId="/subnets/pe")
@@ -330,3 +332,13 @@ def test_data_partitions_and_their_access_map_are_parameters_given_to_the_app() 
     settings = json.dumps(app_settings())
     assert "dataPartitionsEnabled" in settings and "partitionAccess" in settings
     assert module_params("functionApp")["partitionAccess"] == "partitionAccess"
+
+
+def test_the_operations_queue_exists_and_its_trigger_connects_with_the_identity() -> None:
+    params = module_params("dataStorage")
+    assert params["queues"] == ["dicom-operations"]
+    assert "queueDataContributor" in json.dumps(params["roleIds"]) and "queue" in params["privateEndpointServices"]
+    settings = app_settings()
+    assert settings["DICOM_QUEUE__credential"] == "managedidentity"
+    assert ".queue." in json.dumps(settings["DICOM_QUEUE__queueServiceUri"])
+    assert "DICOM_QUEUE" not in settings, "no connection string: identity only"

@@ -12,7 +12,7 @@ import httpx
 
 import function_app
 from local.azurite import free_port
-from local.host import create_app, functions_of, starlette_path, timers_of
+from local.host import create_app, functions_of, queue_functions_of, starlette_path, timers_of
 from tests.conftest import REPO
 
 
@@ -20,7 +20,7 @@ def test_every_http_function_is_served_under_its_own_route_and_methods() -> None
     functions = {
         f.get_function_name(): f.get_trigger()
         for f in functions_of(function_app.app)
-        if f not in timers_of(function_app.app)
+        if f not in timers_of(function_app.app) + queue_functions_of(function_app.app)
     }
     served = {route.name: route for route in create_app(function_app.app).routes}
     assert served.keys() == functions.keys()
@@ -45,7 +45,8 @@ def test_there_is_one_function_per_operation_a_health_probe_and_a_cleanup_timer(
     assert names >= DICOMWEB_FUNCTIONS
     assert {f"{name}_in_partition" for name in DICOMWEB_FUNCTIONS} <= names, "each also inside a data partition"
     assert {"health_check", "retrieve_partitions", "cleanup_timer"} <= names
-    assert sorted(f.get_function_name() for f in timers_of(function_app.app)) == ["cleanup_timer", "operations_timer"]
+    assert [f.get_function_name() for f in timers_of(function_app.app)] == ["cleanup_timer"]
+    assert [f.get_function_name() for f in queue_functions_of(function_app.app)] == ["operations_queue"]
 
 
 def test_route_templates_translate_constraints_and_optional_markers() -> None:

@@ -32,7 +32,7 @@ from pydicom.uid import generate_uid
 
 from local.azurite import Azurite, free_port, wait_for_port
 from shared.audit import audit_log
-from shared.telemetry import azure_monitor_options, configure_telemetry
+from shared.telemetry import azure_monitor_options, configure_telemetry, scrub
 from tests.dicom_factory import make_instance
 from tests.helpers import store
 from tests.test_operations import REPO, TELEMETRY_PROBE
@@ -207,3 +207,10 @@ def test_audit_events_reach_azure_monitor_as_custom_events_named_dicomweb_audit(
 def test_audit_events_are_not_sent_as_operational_trace_messages(exported: list[dict]) -> None:
     messages = [e["data"]["baseData"].get("message", "") for e in exported if e["data"]["baseType"] == "MessageData"]
     assert any("operation=probe" in m for m in messages) and not any("probe-audit" in m for m in messages)
+
+
+def test_share_link_secrets_are_cut_from_telemetry_and_access_logs() -> None:
+    line = '127.0.0.1:5 - "GET /v2/share/7f3a.Zm9vYmFyc2VjcmV0/studies/1.2/zip HTTP/1.1" 200'
+    scrubbed = scrub(line)
+    assert "Zm9vYmFyc2VjcmV0" not in scrubbed and "7f3a" not in scrubbed
+    assert scrubbed.startswith('127.0.0.1:5 - "GET /v2/share/') and "/studies/1.2/zip" in scrubbed

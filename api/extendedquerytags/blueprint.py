@@ -3,7 +3,7 @@
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from archive.reindex import advance
+from archive.reindex import OPERATIONS_QUEUE, work_on
 from shared.runner import run
 
 from ..routes import VERSION
@@ -49,7 +49,8 @@ async def get_operation_status(req: Request) -> Response:
     return await run(get_operation, req, **req.path_params)
 
 
-# Moves reindex operations on (each run works for up to 50 s, its progress kept in the operation's row).
-@blueprint.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False)
-async def operations_timer(timer: func.TimerRequest) -> None:
-    await advance()
+# Long-running operations (reindexing): each message is a step of up to 50 s, which queues the next one.
+# DICOM_QUEUE names the storage account's queue service (identity-based in Azure: DICOM_QUEUE__queueServiceUri).
+@blueprint.queue_trigger(arg_name="message", queue_name=OPERATIONS_QUEUE, connection="DICOM_QUEUE")
+async def operations_queue(message: func.QueueMessage) -> None:
+    await work_on(message.get_body().decode())

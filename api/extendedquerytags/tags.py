@@ -33,6 +33,7 @@ async def _body(request: Request) -> object:
 async def add_tags(request: Request, api_version: str) -> Response:
     """202 with the reindex operation that makes the tags searchable."""
     operation = await extended_tags.add(await _body(request))
+    await reindex.start(operation)
     href = f"{_base(api_version)}/operations/{operation}"
     return Response(json.dumps({"id": operation, "href": href}), status_code=202, media_type=JSON,
                     headers={"Location": href})  # fmt: skip

@@ -66,6 +66,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
         { name: 'PYTHON_ENABLE_INIT_INDEXING', value: '1' }
         { name: 'DICOM_STORAGE_ACCOUNT_NAME', value: dataStorageName }
+        // The operations queue's trigger connection, identity-based (no key).
+        { name: 'DICOM_QUEUE__queueServiceUri', value: 'https://${dataStorageName}.queue.${environment().suffixes.storage}' }
+        { name: 'DICOM_QUEUE__credential', value: 'managedidentity' }
+        { name: 'DICOM_QUEUE__clientId', value: identityClientId }
         { name: 'DICOM_BLOB_CONTAINER', value: 'dicom' }
         { name: 'DICOM_TABLE_PREFIX', value: 'dicom' }
         { name: 'DICOM_AUTH_ENABLED', value: 'true' }

@@ -10,6 +10,8 @@ param previousVersionDays int
 param softDeleteDays int
 param containers array
 param tables array
+@description('Queues to create (long-running operations).')
+param queues array = []
 param principalId string
 param roleIds array
 @description('Subnet for private endpoints; empty: public endpoint (still Entra ID only).')
@@ -87,6 +89,16 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
 resource indexTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for table in tables: {
   parent: tableService
   name: table
+}]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = if (!empty(queues)) {
+  parent: account
+  name: 'default'
+}
+
+resource workQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queue in queues: {
+  parent: queueService
+  name: queue
 }]
 
 resource dataRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for roleId in roleIds: {
