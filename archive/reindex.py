@@ -3,8 +3,8 @@
 An operation walks every data partition's studies (the listing of every study, in its key order) a page at a
 time, reads each instance's stored metadata (never the files), copies the tags' values into the study, series
 and instance rows (ETag-guarded, as any commit) and writes their lookup pointers. Its progress (a cursor) is
-kept in its row after every page. The work runs in the Azure Functions way: a message on the queue
-OPERATIONS_QUEUE triggers a function that works for a while (WORK_SECONDS), then queues the next message
+kept in its row after every page. The work runs in the Azure Functions way: a message on the operations
+queue triggers a function that works for a while (WORK_SECONDS), then queues the next message
 and returns; a host that dies mid-way loses its message's invisibility and its lease on the row (both expire),
 and another host picks the work up from the cursor. One host at a time advances an operation: it leases
 the operation's row (ETag-guarded, for DICOM_OPERATION_LEASE_SECONDS).
@@ -33,10 +33,19 @@ from .lookup import ALL_STUDIES, changed_pointers, write_pointers
 from .partitions import all_partitions
 from .reads import read_partition
 from .rows import StudyPartition
+from .settings import StorageSettings
 from .transactions import create_or_replace, retry_on_conflict, submit
 
 PAGE = 20  # studies read per step
-OPERATIONS_QUEUE = "dicom-operations"
+# The queue's name comes from the app setting the trigger names (%DICOM_OPERATIONS_QUEUE%), else from the
+# archive's table prefix, so archives sharing an account (tests, several deployments) never take each other's work.
+OPERATIONS_QUEUE_SETTING = "%DICOM_OPERATIONS_QUEUE%"
+
+
+def operations_queue() -> str:
+    return os.environ.get("DICOM_OPERATIONS_QUEUE") or f"{StorageSettings.from_environment().table_prefix}-operations"
+
+
 WORK_SECONDS = 50.0  # per message; then the next message carries on
 
 
@@ -47,7 +56,7 @@ def _lease_seconds() -> float:
 async def start(operation_id: str) -> None:
     """Queue the operation's first step."""
     root = await get_storage(DEFAULT_PARTITION)
-    await root.send(OPERATIONS_QUEUE, json.dumps({"operation": operation_id}))
+    await root.send(operations_queue(), json.dumps({"operation": operation_id}))
 
 
 async def work_on(message: str) -> None:

@@ -32,6 +32,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from archive.clients import close_storage
+from archive.reindex import OPERATIONS_QUEUE_SETTING, operations_queue
 from archive.settings import StorageSettings
 from local.azurite import Azurite, PortsInUse
 from shared.problems import DicomWebError
@@ -122,20 +123,31 @@ class _QueueMessage:
         return self._body
 
 
+def _queue_name(name: str) -> str:
+    """A trigger's queue name; `%SETTING%` is resolved as the Functions host does (the operations queue's
+    default follows the archive's table prefix)."""
+    if name == OPERATIONS_QUEUE_SETTING:
+        return operations_queue()
+    return os.environ.get(name.strip("%"), name) if name.startswith("%") else name
+
+
 async def _run_queues(functions: list, poll: float, visibility: int) -> None:
     """The app's queue-triggered functions, as the Functions host runs them: each message is invisible while
     its function runs, deleted when it succeeds, and seen again after `visibility` seconds when it fails (or
     the host dies)."""
-    from azure.core.exceptions import ResourceNotFoundError
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
     from azure.storage.queue import BinaryBase64DecodePolicy
     from azure.storage.queue.aio import QueueClient
 
     connection = StorageSettings.from_environment().connection_string
     if not functions or not connection:
         return
-    clients = [(f, QueueClient.from_connection_string(connection, f.get_trigger().queue_name,
+    clients = [(f, QueueClient.from_connection_string(connection, _queue_name(f.get_trigger().queue_name),
                                                       message_decode_policy=BinaryBase64DecodePolicy()))
                for f in functions]  # fmt: skip
+    for _, client in clients:  # created up front, so an empty queue answers an empty list, not an error
+        with contextlib.suppress(ResourceExistsError):
+            await client.create_queue()
     while True:
         await asyncio.sleep(poll)
         for function, client in clients:

@@ -91,6 +91,25 @@ def jwks(signing_key: SigningKey) -> Iterator[Jwks]:
     keys.close()
 
 
+def secured(jwks: Jwks) -> dict[str, str]:
+    """Settings that turn authentication on, trusting the local stand-in for Entra ID."""
+    return {
+        "DICOM_AUTH_ENABLED": "true",
+        "DICOM_AUTH_TENANT_ID": TENANT,
+        "DICOM_AUTH_AUDIENCE": f"{AUDIENCE},{CLIENT_ID}",
+        "DICOM_AUTH_JWKS_URL": jwks.url,
+    }
+
+
+def audited_host(connection_string: str, jwks: Jwks, folder: Path, **settings: str) -> LocalHost:
+    """A secured service whose audit trail is a file (host.audit_log) and whose log is folder/service.log."""
+    audit_log = folder / "audit.jsonl"
+    host = LocalHost(connection_string, log_file=folder / "service.log", DICOM_AUDIT_LOG=str(audit_log),
+                     **secured(jwks), **settings)  # fmt: skip
+    host.audit_log = audit_log  # type: ignore[attr-defined]
+    return host
+
+
 @pytest.fixture(scope="session")
 def secured_service(azurite: Azurite, jwks: Jwks, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
     """The service with authentication on, trusting the local stand-in for Entra ID."""
@@ -98,11 +117,8 @@ def secured_service(azurite: Azurite, jwks: Jwks, tmp_path_factory: pytest.TempP
         azurite.connection_string,
         log_file=tmp_path_factory.mktemp("secured") / "service.log",
         LOG_LEVEL="DEBUG",
-        DICOM_AUTH_ENABLED="true",
-        DICOM_AUTH_TENANT_ID=TENANT,
-        DICOM_AUTH_AUDIENCE=f"{AUDIENCE},{CLIENT_ID}",
-        DICOM_AUTH_JWKS_URL=jwks.url,
         DICOM_AUTH_JWKS_REFRESH_COOLDOWN="0",  # so the key-rollover test need not wait 30 s
+        **secured(jwks),
     )
     yield host
     host.stop()

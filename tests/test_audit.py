@@ -18,9 +18,9 @@ import pytest
 from pydicom.uid import generate_uid
 
 from local.azurite import Azurite
-from tests.conftest import LocalHost
+from tests.conftest import LocalHost, audited_host
 from tests.dicom_factory import make_instance
-from tests.entra import AUDIENCE, CLIENT_ID, OWNER, READER, TENANT, Jwks, SigningKey
+from tests.entra import OWNER, READER, Jwks, SigningKey
 from tests.helpers import store
 
 PATIENT_NAME = "Quimby^Audit"
@@ -28,17 +28,7 @@ PATIENT_NAME = "Quimby^Audit"
 
 @pytest.fixture(scope="module")
 def audited(azurite: Azurite, jwks: Jwks, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    folder = tmp_path_factory.mktemp("audited")
-    host = LocalHost(
-        azurite.connection_string,
-        log_file=folder / "service.log",
-        DICOM_AUTH_ENABLED="true",
-        DICOM_AUTH_TENANT_ID=TENANT,
-        DICOM_AUTH_AUDIENCE=f"{AUDIENCE},{CLIENT_ID}",
-        DICOM_AUTH_JWKS_URL=jwks.url,
-        DICOM_AUDIT_LOG=str(folder / "audit.jsonl"),
-    )
-    host.audit_log = folder / "audit.jsonl"  # type: ignore[attr-defined]
+    host = audited_host(azurite.connection_string, jwks, tmp_path_factory.mktemp("audited"))
     yield host
     host.stop()
 

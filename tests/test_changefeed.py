@@ -162,16 +162,20 @@ def test_concurrent_stores_and_deletes_on_three_hosts_appear_once_each_in_an_ord
     assert len(acknowledged) == 3 * 8 + 3 * 2
 
 
+def at_the_feed_append(method: str, path: str) -> str | None:
+    """Hold the first read of the feed's counter: after the index commit, before the append."""
+    return "hold" if method == "GET" and "changefeed" in path else None
+
+
 def test_a_change_committed_before_a_crash_reaches_the_feed_through_cleanup(
     azurite: Azurite, client: httpx.Client
 ) -> None:
     archive = Archive(azurite)
     uids = (generate_uid(), generate_uid(), generate_uid())
     data = make_instance(*uids)
-    # Killed when it first reads the feed's counter: after the index commit, before the feed append.
     archive.crash_at(
         azurite.table_port,
-        lambda method, path: "hold" if method == "GET" and "changefeed" in path else None,
+        at_the_feed_append,
         lambda url: store(httpx.Client(timeout=60), f"{url}/v2/studies", [data]),
     )
     host = archive.service()
@@ -184,5 +188,27 @@ def test_a_change_committed_before_a_crash_reaches_the_feed_through_cleanup(
         assert of_sop(whole_feed(client, host), uids[2]) == [("create", "current")]
         archive.cleanup("--grace-minutes", "0")
         assert of_sop(whole_feed(client, host), uids[2]) == [("create", "current")], "recorded once"
+    finally:
+        host.stop()
+
+
+def test_a_delete_committed_before_a_crash_reaches_the_feed_through_cleanup(
+    azurite: Azurite, client: httpx.Client
+) -> None:
+    archive = Archive(azurite)
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    host = archive.service()
+    try:
+        assert store(client, f"{host.url}/v2/studies", [make_instance(*uids)]).status_code == 200
+    finally:
+        host.stop()
+    archive.crash_at(azurite.table_port, at_the_feed_append,
+                     lambda url: httpx.Client(timeout=60).delete(f"{url}/v2/studies/{uids[0]}"))  # fmt: skip
+    host = archive.service()
+    try:
+        assert client.get(f"{host.url}/v2/studies/{uids[0]}/metadata").status_code == 404, "the delete happened"
+        assert of_sop(whole_feed(client, host), uids[2]) == [("create", "current")]
+        assert archive.cleanup("--grace-minutes", "0")[0] == 0
+        assert of_sop(whole_feed(client, host), uids[2]) == [("create", "deleted"), ("delete", "deleted")]
     finally:
         host.stop()

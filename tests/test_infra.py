@@ -341,4 +341,5 @@ def test_the_operations_queue_exists_and_its_trigger_connects_with_the_identity(
     settings = app_settings()
     assert settings["DICOM_QUEUE__credential"] == "managedidentity"
     assert ".queue." in json.dumps(settings["DICOM_QUEUE__queueServiceUri"])
+    assert settings["DICOM_OPERATIONS_QUEUE"] == "dicom-operations" == params["queues"][0]
     assert "DICOM_QUEUE" not in settings, "no connection string: identity only"

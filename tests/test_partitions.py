@@ -16,9 +16,9 @@ from pydicom.uid import generate_uid
 
 from local.azurite import Azurite
 from tests.archive import Archive
-from tests.conftest import LocalHost
+from tests.conftest import LocalHost, secured
 from tests.dicom_factory import make_instance
-from tests.entra import AUDIENCE, CLIENT_ID, TENANT, Jwks, SigningKey
+from tests.entra import Jwks, SigningKey
 from tests.helpers import failure_reasons, search, store, stored_uids
 
 ON = {"DICOM_DATA_PARTITIONS_ENABLED": "true"}
@@ -232,11 +232,8 @@ def guarded(azurite: Azurite) -> Iterator[tuple[LocalHost, SigningKey]]:
     key = SigningKey()
     jwks = Jwks(key)
     access = {"hospital-a": ["G-A", "HospitalA.Users"], "hospital-b": ["G-B"]}
-    host = LocalHost(
-        azurite.connection_string, **ON, **Archive(azurite).settings,
-        DICOM_AUTH_ENABLED="true", DICOM_AUTH_TENANT_ID=TENANT, DICOM_AUTH_AUDIENCE=f"{AUDIENCE},{CLIENT_ID}",
-        DICOM_AUTH_JWKS_URL=jwks.url, DICOM_PARTITION_ACCESS=json.dumps(access),
-    )  # fmt: skip
+    host = LocalHost(azurite.connection_string, **ON, **Archive(azurite).settings, **secured(jwks),
+                     DICOM_PARTITION_ACCESS=json.dumps(access))  # fmt: skip
     yield host, key
     host.stop()
     jwks.close()

@@ -18,9 +18,9 @@ from pydicom.uid import generate_uid
 
 from local.azurite import Azurite
 from tests.archive import Archive
-from tests.conftest import LocalHost
+from tests.conftest import LocalHost, audited_host
 from tests.dicom_factory import make_instance
-from tests.entra import AUDIENCE, CLIENT_ID, OWNER, READER, TENANT, Jwks, SigningKey
+from tests.entra import OWNER, READER, Jwks, SigningKey
 from tests.helpers import store
 
 
@@ -44,18 +44,7 @@ def module_fixtures(name: str) -> tuple[Any, Any]:
 
 
 def secured_host(azurite: Azurite, jwks: Jwks, archive: Archive, folder: Path) -> LocalHost:
-    host = LocalHost(
-        azurite.connection_string,
-        log_file=folder / "service.log",
-        DICOM_AUTH_ENABLED="true",
-        DICOM_AUTH_TENANT_ID=TENANT,
-        DICOM_AUTH_AUDIENCE=f"{AUDIENCE},{CLIENT_ID}",
-        DICOM_AUTH_JWKS_URL=jwks.url,
-        DICOM_AUDIT_LOG=str(folder / "audit.jsonl"),
-        **archive.settings,
-    )
-    host.audit_log = folder / "audit.jsonl"  # type: ignore[attr-defined]
-    return host
+    return audited_host(azurite.connection_string, jwks, folder, **archive.settings)
 
 
 def owner(key: SigningKey) -> dict[str, str]:

@@ -81,7 +81,9 @@ def telemetry(azurite: Azurite) -> Iterator[Telemetry]:
         patch.setenv("DICOM_STORAGE_CONNECTION_STRING", azurite.connection_string)
         patch.setenv("DICOM_AUTH_ENABLED", "false")
         patch.setenv("DICOM_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-        patch.setattr(azure_settings, "tracing_implementation", "opentelemetry")
+        # A user value of the setting, unset afterwards (monkeypatch would restore the descriptor itself as
+        # the value, and every later Azure SDK call in this process would fail).
+        azure_settings.tracing_implementation.set_value("opentelemetry")
         from local.host import create_app
 
         configure_telemetry()
@@ -98,6 +100,7 @@ def telemetry(azurite: Azurite) -> Iterator[Telemetry]:
             server.should_exit = True
             thread.join()
         finally:
+            azure_settings.tracing_implementation.unset_value()
             root.removeHandler(captured)
             audit_log.removeHandler(captured)
             root.setLevel(level)

@@ -3,7 +3,7 @@
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from archive.reindex import OPERATIONS_QUEUE, work_on
+from archive.reindex import OPERATIONS_QUEUE_SETTING, work_on
 from shared.runner import run
 
 from ..routes import VERSION
@@ -51,6 +51,6 @@ async def get_operation_status(req: Request) -> Response:
 
 # Long-running operations (reindexing): each message is a step of up to 50 s, which queues the next one.
 # DICOM_QUEUE names the storage account's queue service (identity-based in Azure: DICOM_QUEUE__queueServiceUri).
-@blueprint.queue_trigger(arg_name="message", queue_name=OPERATIONS_QUEUE, connection="DICOM_QUEUE")
+@blueprint.queue_trigger(arg_name="message", queue_name=OPERATIONS_QUEUE_SETTING, connection="DICOM_QUEUE")
 async def operations_queue(message: func.QueueMessage) -> None:
     await work_on(message.get_body().decode())

@@ -70,6 +70,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'DICOM_QUEUE__queueServiceUri', value: 'https://${dataStorageName}.queue.${environment().suffixes.storage}' }
         { name: 'DICOM_QUEUE__credential', value: 'managedidentity' }
         { name: 'DICOM_QUEUE__clientId', value: identityClientId }
+        { name: 'DICOM_OPERATIONS_QUEUE', value: 'dicom-operations' }
         { name: 'DICOM_BLOB_CONTAINER', value: 'dicom' }
         { name: 'DICOM_TABLE_PREFIX', value: 'dicom' }
         { name: 'DICOM_AUTH_ENABLED', value: 'true' }
