@@ -15,6 +15,9 @@ import asyncio
 import json
 import os
 import sys
+import traceback
+import warnings
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +27,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from . import folders, orders
+from . import errors, folders, orders
 from .client import DicomWebClient, ServiceError, UploadSummary, dumps, find_dicom_files
-from .tokens import TokenError, TokenProvider
+from .retry import RetryingTransport
+from .tokens import TokenProvider
 
 # Command groups in modules of their own: each has add_commands(subparsers) and COMMANDS (name -> handler).
 EXTENSIONS = (orders, folders)
@@ -57,12 +61,18 @@ def parser() -> argparse.ArgumentParser:
         "AZURE_CLIENT_SECRET; device: sign in as a person, once (env DICOMWEB_AUTH)",
     )
     root.add_argument("--scope", help="the API's scope, e.g. api://<app-id>/.default (env DICOMWEB_SCOPE)")
+    root.add_argument("--retries", type=int, default=int(os.environ.get("DICOMWEB_RETRIES", "4")),
+                      help="retries of a request that met a connection error, 429 or 503, with back-off honouring "
+                      "Retry-After (env DICOMWEB_RETRIES; default 4)")  # fmt: skip
+    root.add_argument("--debug", action="store_true", help="show retries, and a traceback on errors")
+    root.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
 
     upload = commands.add_parser("upload", help="store every DICOM file under the given files or folders")
     upload.add_argument("paths", nargs="+", type=Path)
     upload.add_argument("--batch-size", type=int, default=20, help="files per request (default 20)")
     upload.add_argument("--parallel", type=int, default=4, help="requests at once (default 4)")
+    upload.add_argument("--dry-run", action="store_true", help="list what would be uploaded and skipped; send nothing")
 
     search = commands.add_parser("search", help="find studies, series or instances")
     search.add_argument("level", choices=["studies", "series", "instances"])
@@ -115,26 +125,38 @@ def _target_path(arguments: argparse.Namespace) -> str:
         if arguments.instance:
             path += f"/instances/{arguments.instance}"
     elif arguments.instance:
-        raise SystemExit("--instance needs --series")
+        raise ServiceError("--instance needs --series")
     return path
 
 
+def _version() -> str:
+    try:
+        return version("dicomweb-cli")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None, http_client: Any = None) -> int:
-    """Entry point; `http_client` is msal's network access (tests hand in a stand-in for Entra ID)."""
+    """Entry point; `http_client` is msal's network access (tests hand in a stand-in for Entra ID). Any error
+    ends as one line on stderr and its exit code (errors.py); a traceback only with --debug."""
     arguments = parser().parse_args(argv)
     console = Console(stderr=True)
-    if arguments.command == "token" and arguments.auth == "none":
-        console.print("[red]error:[/red] choose how to sign in: --auth client or --auth device")
-        return 2
-    tokens = TokenProvider.from_environment(
-        arguments.auth, scope=arguments.scope, http_client=http_client,
-        prompt=lambda message: console.print(message, style="bold yellow"),
-    )  # fmt: skip
+    if not arguments.debug:
+        warnings.simplefilter("ignore")  # pydicom's about odd values in the files: the summary says what matters
     try:
+        if arguments.command == "token" and arguments.auth == "none":
+            raise ServiceError("choose how to sign in: --auth client or --auth device")
+        tokens = TokenProvider.from_environment(
+            arguments.auth, scope=arguments.scope, http_client=http_client,
+            prompt=lambda message: console.print(message, style="bold yellow"),
+        )  # fmt: skip
         return asyncio.run(_run(arguments, tokens, console))
-    except (ServiceError, TokenError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 2
+    except (Exception, KeyboardInterrupt) as error:
+        if arguments.debug:
+            traceback.print_exc()
+        code, line = errors.explain(error, arguments.url)
+        console.print(f"[red]error:[/red] {line}", markup=True, highlight=False, soft_wrap=True)
+        return code
 
 
 async def _run(arguments: argparse.Namespace, tokens: TokenProvider, console: Console) -> int:
@@ -145,7 +167,12 @@ async def _run(arguments: argparse.Namespace, tokens: TokenProvider, console: Co
             cached.append(tokens.token())
         return cached[0]
 
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=300)) as http:
+    def log(message: str) -> None:
+        if arguments.debug:
+            console.print(message, markup=False, highlight=False)
+
+    transport = RetryingTransport(httpx.AsyncHTTPTransport(), max(0, arguments.retries), log)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=300), transport=transport) as http:
         client = DicomWebClient(arguments.url, token, http)
         command = {
             "upload": _upload,
@@ -162,16 +189,20 @@ async def _run(arguments: argparse.Namespace, tokens: TokenProvider, console: Co
 
 async def _upload(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
     files, skipped = find_dicom_files(arguments.paths)
-    if skipped:
-        console.print(f"{len(skipped)} file(s) skipped: not DICOM (no 'DICM' prefix)")
+    for path, reason in skipped:
+        console.print(f"  skipped {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    if arguments.dry_run:
+        for path in files:
+            print(path)
+        console.print(f"dry run: {len(files)} file(s) would be uploaded, {len(skipped)} skipped; nothing sent")
+        return 0
     if not files:
-        console.print("[red]No DICOM files found.[/red]")
-        return 1
+        raise ServiceError(f"no DICOM files found under {', '.join(map(str, arguments.paths))}")
     total = sum(path.stat().st_size for path in files)
     done = [0]
     columns = (TextColumn("uploading"), BarColumn(), TextColumn("{task.fields[files]} files"), DownloadColumn(),
                TransferSpeedColumn())  # fmt: skip
-    with Progress(*columns, console=console) as progress:
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         task = progress.add_task("upload", total=total, files=f"0/{len(files)}")
 
         def advance(count: int, size: int) -> None:
@@ -179,16 +210,21 @@ async def _upload(client: DicomWebClient, arguments: argparse.Namespace, console
             progress.update(task, advance=size, files=f"{done[0]}/{len(files)}")
 
         summary = await client.upload(files, max(1, arguments.batch_size), max(1, arguments.parallel), advance)
-    _print_summary(summary, console)
-    return 1 if summary.failed else 0
+    _print_summary(summary, skipped, console)
+    return errors.PARTIAL if summary.failed else errors.OK
 
 
-def _print_summary(summary: UploadSummary, console: Console) -> None:
+def _print_summary(summary: UploadSummary, skipped: list[tuple[Path, str]], console: Console) -> None:
+    """Counts, then every file that was not simply stored, one line each, with its reason."""
     console.print(
         f"stored: {len(summary.stored)}  already present: {len(summary.already_present)}  failed: {len(summary.failed)}"
+        f"  skipped: {len(skipped)}  warnings: {len(summary.warned)}"
     )
-    for path, reason in summary.failed:
-        console.print(f"  [red]failed[/red] {path}: {reason}")
+    lines = [("warning", "yellow", summary.warned), ("skipped", "dim", skipped), ("failed", "red", summary.failed)]
+    for label, style, items in lines:
+        for path, reason in items:
+            console.print(f"  [{style}]{label}[/{style}] ", end="")
+            console.print(f"{path}: {reason}", markup=False, highlight=False, soft_wrap=True)
 
 
 async def _search(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
@@ -234,7 +270,8 @@ def _value_text(value: Any) -> str:
 
 
 async def _retrieve(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
-    with Progress(TextColumn("downloading"), DownloadColumn(), TransferSpeedColumn(), console=console) as progress:
+    columns = (TextColumn("downloading"), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         task = progress.add_task("bytes", total=None)
         written = await client.retrieve(_target_path(arguments), arguments.out,
                                         lambda size: progress.update(task, advance=size))  # fmt: skip

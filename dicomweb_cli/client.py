@@ -14,14 +14,15 @@ import pydicom
 
 from dicomweb_wire.mediatypes import parse_media_type
 from dicomweb_wire.multipart import closing, new_boundary, part_head, read_parts
-from dicomweb_wire.reasons import ALREADY_EXISTS, FAILURES, STORED_CONCURRENTLY
+from dicomweb_wire.reasons import ALREADY_EXISTS, FAILURES, STORED_CONCURRENTLY, VALIDATION_WARNING
 from dicomweb_wire.uids import is_valid_uid
 
+from .errors import HttpError
+from .errors import ServiceError as ServiceError  # where the other command modules import it from
+
 READ_CHUNK = 1024 * 1024
-
-
-class ServiceError(Exception):
-    """The service refused a request; the message carries its status and explanation."""
+PREAMBLE = b"\0" * 128 + b"DICM"
+WARNINGS = {VALIDATION_WARNING: "invalid values left out of search and metadata"}
 
 
 def describe(response: httpx.Response) -> str:
@@ -32,27 +33,48 @@ def describe(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {detail}"
 
 
-def is_dicom_file(path: Path) -> bool:
+def has_preamble(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(132)[128:] == b"DICM"
+
+
+def not_dicom(path: Path) -> str | None:
+    """Why the file is not DICOM, or None when it is: a DICM prefix after the preamble, or a file that starts
+    with its meta information group (written without the preamble) which pydicom reads."""
     try:
+        if has_preamble(path):
+            return None
         with path.open("rb") as file:
-            return file.read(132)[128:] == b"DICM"
-    except OSError:
-        return False
+            head = file.read(6)
+        if head[:2] != b"\x02\x00" or not head[4:6].isalpha():
+            return "not DICOM (no DICM prefix, no meta information group)"
+        meta = pydicom.dcmread(path, force=True, stop_before_pixels=True).file_meta
+        return None if meta.get("TransferSyntaxUID") else "not DICOM (meta information without a transfer syntax)"
+    except OSError as error:
+        return f"unreadable: {error.strerror or error}"
+    except Exception as error:
+        return f"not DICOM ({type(error).__name__})"
 
 
-def find_dicom_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """DICOM files (by their DICM prefix) under the paths, recursively; and the other files seen."""
+def find_dicom_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """DICOM files under the paths, recursively; and the other files seen, with why each was skipped."""
     found, skipped = [], []
     for root in paths:
+        if not root.exists():
+            raise ServiceError(f"{root}: no such file or folder")
         candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in candidates:
-            (found if is_dicom_file(path) else skipped).append(path)
+            reason = not_dicom(path)
+            if reason is None:
+                found.append(path)
+            else:
+                skipped.append((path, reason))
     return found, skipped
 
 
 def sop_instance_uid(path: Path) -> str:
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"], force=True)
         return str(header.get("SOPInstanceUID", ""))
     except Exception:
         return ""
@@ -63,6 +85,7 @@ class UploadSummary:
     stored: list[Path] = field(default_factory=list)
     already_present: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    warned: list[tuple[Path, str]] = field(default_factory=list)  # stored, with a v2 warning (202)
 
 
 class DicomWebClient:
@@ -100,12 +123,15 @@ class DicomWebClient:
         headers = self.headers("application/dicom+json")
         headers["Content-Type"] = f'multipart/related; type="application/dicom"; boundary={boundary}'
         try:
-            response = await self.http.post(f"{self.base_url}/studies", content=_body(batch, boundary), headers=headers)
+            response = await self.http.post(f"{self.base_url}/studies", content=Body(batch, boundary), headers=headers)
         except httpx.HTTPError as error:
-            summary.failed += [(path, f"request failed: {type(error).__name__}") for path in batch]
+            summary.failed += [(path, f"request failed: {error or type(error).__name__}") for path in batch]
             return
         if response.status_code not in (200, 202, 409):
-            summary.failed += [(path, describe(response)) for path in batch]
+            error = HttpError.of(response)
+            if error.status in (401, 403):
+                raise error  # every other batch would meet the same refusal
+            summary.failed += [(path, str(error)) for path in batch]
             return
         uids = {path: sop_instance_uid(path) for path in batch}
         pending = list(batch)
@@ -122,6 +148,8 @@ class DicomWebClient:
         for item in body.get("00081199", {}).get("Value", []):
             if path := take(item["00081155"]["Value"][0]):
                 summary.stored.append(path)
+                if warning := _warning(item):
+                    summary.warned.append((path, warning))
         for item in body.get("00081198", {}).get("Value", []):
             reason = item["00081197"]["Value"][0]
             path = take((item.get("00081155", {}).get("Value") or [""])[0])
@@ -130,10 +158,7 @@ class DicomWebClient:
             if reason in (ALREADY_EXISTS, STORED_CONCURRENTLY):
                 summary.already_present.append(path)
                 continue
-            comment = ""
-            for failed_attribute in item.get("00741048", {}).get("Value", []):
-                comment = (failed_attribute.get("00000902", {}).get("Value") or [""])[0]
-            summary.failed.append((path, f"{reason} {FAILURES.get(reason, '')}. {comment}".strip(". ")))
+            summary.failed.append((path, f"{reason} {FAILURES.get(reason, '')}. {_comments(item)}".strip(". ")))
 
     # ---- search ----
 
@@ -143,7 +168,7 @@ class DicomWebClient:
         if response.status_code == 204:
             return []
         if response.status_code != 200:
-            raise ServiceError(describe(response))
+            raise HttpError.of(response)
         return response.json()
 
     async def metadata(self, path: str) -> list[dict]:
@@ -151,20 +176,20 @@ class DicomWebClient:
             f"{self.base_url}/{path}/metadata", headers=self.headers("application/dicom+json")
         )
         if response.status_code != 200:
-            raise ServiceError(describe(response))
+            raise HttpError.of(response)
         return response.json()
 
     # ---- retrieve ----
 
     async def retrieve(self, path: str, folder: Path, on_bytes: Callable[[int], None]) -> list[Path]:
         """Stream a study/series/instance into one .dcm file per instance, named by SOP Instance UID."""
-        folder.mkdir(parents=True, exist_ok=True)
         accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
         written = []
         async with self.http.stream("GET", f"{self.base_url}/{path}", headers=self.headers(accept)) as response:
             if response.status_code != 200:
                 await response.aread()
-                raise ServiceError(describe(response))
+                raise HttpError.of(response)
+            folder.mkdir(parents=True, exist_ok=True)  # not on a refusal: a 404 leaves no empty folder behind
             boundary = parse_media_type(response.headers["content-type"]).params.get("boundary")
             async for part in read_parts(_counted(response.aiter_bytes(), on_bytes), boundary):
                 with part.file as spooled:
@@ -181,7 +206,7 @@ class DicomWebClient:
     async def delete(self, path: str) -> None:
         response = await self.http.delete(f"{self.base_url}/{path}", headers=self.headers("*/*"))
         if response.status_code != 204:
-            raise ServiceError(describe(response))
+            raise HttpError.of(response)
 
 
 def instance_file_name(sop_instance_uid: str, number: int) -> str:
@@ -190,10 +215,34 @@ def instance_file_name(sop_instance_uid: str, number: int) -> str:
     return f"{uid}.dcm" if is_valid_uid(uid) else f"instance-{number}.dcm"
 
 
+def _comments(item: dict) -> str:
+    comments = [(a.get("00000902", {}).get("Value") or [""])[0] for a in item.get("00741048", {}).get("Value", [])]
+    return "; ".join(c for c in comments if c)
+
+
+def _warning(item: dict) -> str:
+    """A stored item's warning reasons and comments as one text; empty when it has none."""
+    reasons = item.get("00081196", {}).get("Value") or []
+    named = ", ".join(f"{r} {WARNINGS.get(r, 'warning')}" for r in reasons)
+    return f"{named}. {_comments(item)}".strip(". ") if reasons else ""
+
+
+class Body:
+    """The multipart body of a batch, read from disk as it is sent (memory does not grow with the files); each
+    iteration starts over, so a retried request sends it whole again."""
+
+    def __init__(self, files: list[Path], boundary: str) -> None:
+        self.files, self.boundary = files, boundary
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _body(self.files, self.boundary)
+
+
 async def _body(files: list[Path], boundary: str) -> AsyncIterator[bytes]:
-    """The multipart body, read from disk as it is sent: memory does not grow with the files."""
     for path in files:
         yield part_head(boundary, [("Content-Type", "application/dicom")])
+        if not has_preamble(path):
+            yield PREAMBLE  # a file written without one is sent as the DICOM file format has it
         with path.open("rb") as file:
             while chunk := file.read(READ_CHUNK):
                 yield chunk

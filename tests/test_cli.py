@@ -65,9 +65,8 @@ def test_help_is_installed_as_a_command() -> None:
 def test_upload_reports_stored_failed_and_skipped_and_exits_nonzero_on_failures(folder: dict, base_url: str) -> None:
     result = run(base_url, "upload", str(folder["root"]), "--batch-size", "2", "--parallel", "3")
     assert result.returncode == 1
-    assert "stored: 5  already present: 0  failed: 1" in result.stderr
+    assert "stored: 5  already present: 0  failed: 1  skipped: 1" in result.stderr
     assert "broken.dcm" in result.stderr and "43264" in result.stderr
-    assert "1 file(s) skipped" in result.stderr
 
 
 def test_upload_shows_files_bytes_and_speed_on_a_terminal(folder: dict, base_url: str) -> None:
@@ -122,12 +121,6 @@ def test_delete_asks_for_confirmation_and_refuses_without_a_terminal(folder: dic
     assert "--yes" in refused.stderr
     assert run(base_url, "delete", folder["study"], "--yes").returncode == 0
     assert "0 studies" in run(base_url, "search", "studies", "-f", f"StudyInstanceUID={folder['study']}").stdout
-
-
-def test_an_unreachable_or_refusing_service_exits_2_with_the_reason(base_url: str) -> None:
-    result = run(base_url, "search", "studies", "-f", "PatientID=x", "-f", "PatientID=y")
-    assert result.returncode == 2
-    assert "more than once" in result.stderr
 
 
 def test_the_client_installs_alone_into_a_clean_virtual_environment_and_runs(
@@ -214,19 +207,21 @@ def test_a_person_signs_in_once_with_a_device_code(
     assert later.device_flows == 0, "the cached sign-in is reused"
 
 
-def test_a_reader_cannot_delete_and_is_told_why(
+def test_a_reader_cannot_delete_exits_3_and_is_told_why(
     secured_service: LocalHost, signing_key: SigningKey, entra_env: Path, capsys: pytest.CaptureFixture
 ) -> None:
     entra = FakeEntraHttp(signing_key, [READER])
     url = f"{secured_service.url}/v2"
-    assert cli.main(["--url", url, "--auth", "client", "delete", generate_uid(), "--yes"], http_client=entra) == 2
-    assert "403" in capsys.readouterr().err
+    assert cli.main(["--url", url, "--auth", "client", "delete", generate_uid(), "--yes"], http_client=entra) == 3
+    assert "not allowed (HTTP 403" in capsys.readouterr().err
 
 
-def test_missing_sign_in_settings_are_named(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_missing_sign_in_settings_are_named_and_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "DICOMWEB_SCOPE", "DICOMWEB_CLIENT_ID"):
         monkeypatch.delenv(name, raising=False)
-    assert cli.main(["--auth", "client", "search", "studies"]) == 2
+    assert cli.main(["--auth", "client", "search", "studies"]) == 3
     assert "AZURE_TENANT_ID" in capsys.readouterr().err
 
 
