@@ -2,7 +2,8 @@
 
 Examples:
   dicomweb upload ./scans                     # every DICOM file under ./scans, batched and in parallel
-  dicomweb search studies -f PatientID=ID1    # a table; --json for scripts
+  dicomweb search studies -f PatientID=ID1    # a table; -o json|jsonc|tsv|csv and --query for scripts
+  dicomweb search studies -f PatientID=ID1 -o tsv --query "[].StudyInstanceUID"   # one UID a line
   dicomweb retrieve STUDY --out ./study       # one .dcm file per instance
   dicomweb metadata STUDY SERIES INSTANCE --tags PatientName,Modality
   dicomweb delete STUDY
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import traceback
@@ -25,10 +25,9 @@ import httpx
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
-from . import errors, folders, orders
-from .client import DicomWebClient, ServiceError, UploadSummary, dumps, find_dicom_files
+from . import errors, folders, orders, output
+from .client import DicomWebClient, ServiceError, UploadSummary, find_dicom_files
 from .retry import RetryingTransport
 from .tokens import TokenProvider
 
@@ -65,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
                       help="retries of a request that met a connection error, 429 or 503, with back-off honouring "
                       "Retry-After (env DICOMWEB_RETRIES; default 4)")  # fmt: skip
     root.add_argument("--debug", action="store_true", help="show retries, and a traceback on errors")
+    output.add_options(root, root=True)
     root.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
 
@@ -89,7 +89,8 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--fuzzy", action="store_true", help="word-prefix matching of person names")
     search.add_argument("--limit", type=int, default=100)
     search.add_argument("--offset", type=int, default=0)
-    search.add_argument("--json", action="store_true", help="print the DICOM JSON instead of a table")
+    search.add_argument("--json", action="store_true", help="print the service's DICOM JSON as it is")
+    output.add_options(search)
 
     retrieve = commands.add_parser("retrieve", help="download a study, series or instance, one .dcm file per instance")
     _add_target(retrieve)
@@ -100,7 +101,8 @@ def parser() -> argparse.ArgumentParser:
     metadata.add_argument("series")
     metadata.add_argument("instance")
     metadata.add_argument("--tags", help="comma-separated keywords or tags to show (default: all)")
-    metadata.add_argument("--json", action="store_true")
+    metadata.add_argument("--json", action="store_true", help="print the service's DICOM JSON as it is")
+    output.add_options(metadata)
 
     commands.add_parser("token", help="print an access token, e.g. for curl: TOKEN=$(dicomweb --auth device token)")
 
@@ -239,14 +241,18 @@ async def _search(client: DicomWebClient, arguments: argparse.Namespace, console
     if arguments.fuzzy:
         params.append(("fuzzymatching", "true"))
     results = await client.search(path, params)
-    if arguments.json:
-        print(dumps(results))
-        return 0
-    table = Table(*COLUMNS[arguments.level], title=f"{len(results)} {arguments.level}")
-    for result in results:
-        table.add_row(*(_text(result, keyword) for keyword in COLUMNS[arguments.level]))
-    Console().print(table)
+    rows = [output.keyword_row(result, COLUMNS[arguments.level]) for result in results]
+    _show(arguments, results, rows, COLUMNS[arguments.level], f"{len(results)} {arguments.level}")
     return 0
+
+
+def _show(arguments: argparse.Namespace, raw: Any, rows: Any, columns: list[str], title: str) -> None:
+    """--json: the service's DICOM JSON; else the rows in the -o format; either picked from by --query. A table
+    without --query shows the command's usual columns; json, tsv and csv have every attribute returned."""
+    data = output.query(raw if arguments.json else rows, arguments.query)
+    shown = "json" if arguments.json else arguments.output
+    usual = columns if not arguments.query and shown in ("table", "tsv", "csv") else None
+    output.render(data, shown, usual, title)
 
 
 def keyword_of(name: str) -> str | None:
@@ -254,19 +260,6 @@ def keyword_of(name: str) -> str | None:
     if len(name) == 8 and all(c in "0123456789abcdefABCDEF" for c in name):
         return keyword_for_tag(int(name, 16)) or None
     return name if tag_for_keyword(name) is not None else None
-
-
-def _text(result: dict, keyword: str) -> str:
-    tag = tag_for_keyword(keyword)
-    values = result.get(f"{tag:08X}" if tag is not None else keyword, {}).get("Value") or []
-    return "\\".join(_value_text(value) for value in values)
-
-
-def _value_text(value: Any) -> str:
-    """One DICOM JSON value as text; a person name by its first non-empty component group (Alphabetic)."""
-    if isinstance(value, dict):
-        return next((group for group in value.values() if isinstance(group, str) and group), "")
-    return str(value).strip() if value is not None else ""
 
 
 async def _retrieve(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
@@ -291,14 +284,9 @@ async def _metadata(client: DicomWebClient, arguments: argparse.Namespace, conso
                 raise ServiceError(f"'{name}' is not a DICOM keyword or tag")
             wanted[f"{tag_for_keyword(keyword):08X}"] = keyword
         metadata = {tag: metadata[tag] for tag in wanted if tag in metadata}
-    if arguments.json:
-        print(dumps(metadata))
-        return 0
-    table = Table("tag", "keyword", "VR", "value")
-    for tag, element in sorted(metadata.items()):
-        value = json.dumps(element.get("Value", []), ensure_ascii=False)
-        table.add_row(tag, keyword_for_tag(int(tag, 16)) or "", element.get("vr", ""), value[:120])
-    Console().print(table)
+    rows = [{"tag": tag, "keyword": output.keyword_of_tag(tag), "vr": element.get("vr", ""),
+             "value": output.plain(element)} for tag, element in sorted(metadata.items())]  # fmt: skip
+    _show(arguments, metadata, rows, ["tag", "keyword", "vr", "value"], f"{len(rows)} attributes")
     return 0
 
 

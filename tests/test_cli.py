@@ -89,7 +89,7 @@ def test_search_prints_a_table_or_json(folder: dict, base_url: str) -> None:
     run(base_url, "upload", str(folder["root"]))
     table = run(base_url, "search", "studies", "-f", f"PatientID={folder['patient']}")
     assert table.returncode == 0
-    assert folder["study"] in table.stdout and "1 studies" in table.stdout
+    assert table.stdout.startswith("StudyInstanceUID") and folder["study"] in table.stdout
     as_json = run(base_url, "search", "instances", "--study", folder["study"], "--json")
     assert len(json.loads(as_json.stdout)) == 5
 
@@ -120,7 +120,7 @@ def test_delete_asks_for_confirmation_and_refuses_without_a_terminal(folder: dic
     assert refused.returncode == 2
     assert "--yes" in refused.stderr
     assert run(base_url, "delete", folder["study"], "--yes").returncode == 0
-    assert "0 studies" in run(base_url, "search", "studies", "-f", f"StudyInstanceUID={folder['study']}").stdout
+    assert run(base_url, "search", "studies", "--json", "-f", f"StudyInstanceUID={folder['study']}").stdout == "[]\n"
 
 
 def test_the_client_installs_alone_into_a_clean_virtual_environment_and_runs(
