@@ -73,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     upload.add_argument("--batch-size", type=int, default=20, help="files per request (default 20)")
     upload.add_argument("--parallel", type=int, default=4, help="requests at once (default 4)")
     upload.add_argument("--dry-run", action="store_true", help="list what would be uploaded and skipped; send nothing")
+    output.add_options(upload)
 
     search = commands.add_parser("search", help="find studies, series or instances")
     search.add_argument("level", choices=["studies", "series", "instances"])
@@ -191,11 +192,10 @@ async def _run(arguments: argparse.Namespace, tokens: TokenProvider, console: Co
 
 async def _upload(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
     files, skipped = find_dicom_files(arguments.paths)
-    for path, reason in skipped:
-        console.print(f"  skipped {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if arguments.dry_run:
         for path in files:
             print(path)
+        _print_lines([("skipped", "dim", skipped)], console)
         console.print(f"dry run: {len(files)} file(s) would be uploaded, {len(skipped)} skipped; nothing sent")
         return 0
     if not files:
@@ -213,6 +213,14 @@ async def _upload(client: DicomWebClient, arguments: argparse.Namespace, console
 
         summary = await client.upload(files, max(1, arguments.batch_size), max(1, arguments.parallel), advance)
     _print_summary(summary, skipped, console)
+    if arguments.output != "table":  # for scripts: every file with its outcome, on stdout
+        warned = {path for path, _ in summary.warned}
+        outcomes = [("stored", [(path, "") for path in summary.stored if path not in warned]),
+                    ("already present", [(path, "") for path in summary.already_present]),
+                    ("warning", summary.warned), ("failed", summary.failed), ("skipped", skipped)]  # fmt: skip
+        rows = [{"path": str(path), "outcome": outcome, "reason": reason}
+                for outcome, items in outcomes for path, reason in items]  # fmt: skip
+        output.render(output.query(rows, arguments.query), arguments.output)
     return errors.PARTIAL if summary.failed else errors.OK
 
 
@@ -223,6 +231,10 @@ def _print_summary(summary: UploadSummary, skipped: list[tuple[Path, str]], cons
         f"  skipped: {len(skipped)}  warnings: {len(summary.warned)}"
     )
     lines = [("warning", "yellow", summary.warned), ("skipped", "dim", skipped), ("failed", "red", summary.failed)]
+    _print_lines(lines, console)
+
+
+def _print_lines(lines: list[tuple[str, str, list[tuple[Path, str]]]], console: Console) -> None:
     for label, style, items in lines:
         for path, reason in items:
             console.print(f"  [{style}]{label}[/{style}] ", end="")

@@ -22,6 +22,7 @@ from .errors import ServiceError as ServiceError  # where the other command modu
 
 READ_CHUNK = 1024 * 1024
 PREAMBLE = b"\0" * 128 + b"DICM"
+Progress = Callable[[int, int], None]
 WARNINGS = {VALIDATION_WARNING: "invalid values left out of search and metadata"}
 
 
@@ -104,26 +105,28 @@ class DicomWebClient:
     # ---- store ----
 
     async def upload(
-        self, files: list[Path], batch_size: int, parallel: int, on_batch: Callable[[int, int], None]
+        self, files: list[Path], batch_size: int, parallel: int, on_progress: Progress = lambda files, size: None
     ) -> UploadSummary:
+        """Store the files, `batch_size` a request, `parallel` requests at once; `on_progress(files, bytes)` is
+        told as each chunk and each file is sent (negative when a retried request starts over)."""
         summary = UploadSummary()
         limit = asyncio.Semaphore(parallel)
         batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
 
         async def send(batch: list[Path]) -> None:
             async with limit:
-                await self._store_batch(batch, summary)
-            on_batch(len(batch), sum(p.stat().st_size for p in batch))
+                await self._store_batch(batch, summary, on_progress)
 
         await asyncio.gather(*(send(batch) for batch in batches))
         return summary
 
-    async def _store_batch(self, batch: list[Path], summary: UploadSummary) -> None:
+    async def _store_batch(self, batch: list[Path], summary: UploadSummary, on_progress: Progress) -> None:
         boundary = new_boundary()
         headers = self.headers("application/dicom+json")
         headers["Content-Type"] = f'multipart/related; type="application/dicom"; boundary={boundary}'
+        body = Body(batch, boundary, on_progress)
         try:
-            response = await self.http.post(f"{self.base_url}/studies", content=Body(batch, boundary), headers=headers)
+            response = await self.http.post(f"{self.base_url}/studies", content=body, headers=headers)
         except httpx.HTTPError as error:
             summary.failed += [(path, f"request failed: {error or type(error).__name__}") for path in batch]
             return
@@ -229,25 +232,34 @@ def _warning(item: dict) -> str:
 
 class Body:
     """The multipart body of a batch, read from disk as it is sent (memory does not grow with the files); each
-    iteration starts over, so a retried request sends it whole again."""
+    iteration starts over, so a retried request sends it whole again (and takes back the progress it told)."""
 
-    def __init__(self, files: list[Path], boundary: str) -> None:
-        self.files, self.boundary = files, boundary
+    def __init__(self, files: list[Path], boundary: str, on_progress: Progress) -> None:
+        self.files, self.boundary, self.on_progress = files, boundary, on_progress
+        self.told = [0, 0]  # files and bytes told by the attempt so far
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return _body(self.files, self.boundary)
+        if self.told != [0, 0]:
+            self.on_progress(-self.told[0], -self.told[1])
+            self.told = [0, 0]
+        return self._parts()
 
+    def _tell(self, files: int, size: int) -> None:
+        self.told = [self.told[0] + files, self.told[1] + size]
+        self.on_progress(files, size)
 
-async def _body(files: list[Path], boundary: str) -> AsyncIterator[bytes]:
-    for path in files:
-        yield part_head(boundary, [("Content-Type", "application/dicom")])
-        if not has_preamble(path):
-            yield PREAMBLE  # a file written without one is sent as the DICOM file format has it
-        with path.open("rb") as file:
-            while chunk := file.read(READ_CHUNK):
-                yield chunk
-        yield b"\r\n"
-    yield closing(boundary)
+    async def _parts(self) -> AsyncIterator[bytes]:
+        for path in self.files:
+            yield part_head(self.boundary, [("Content-Type", "application/dicom")])
+            if not has_preamble(path):
+                yield PREAMBLE  # a file written without one is sent as the DICOM file format has it
+            with path.open("rb") as file:
+                while chunk := file.read(READ_CHUNK):
+                    yield chunk
+                    self._tell(0, len(chunk))  # resumed: the chunk went out
+            yield b"\r\n"
+            self._tell(1, 0)
+        yield closing(self.boundary)
 
 
 async def _counted(chunks: AsyncIterator[bytes], on_bytes: Callable[[int], None]) -> AsyncIterator[bytes]:

@@ -6,6 +6,10 @@ tests/fault_proxy.py in front of the real service, and the service-down case is 
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,14 +17,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
 import pytest
 from pydicom.uid import generate_uid
 
+from dicomweb_cli.client import DicomWebClient
 from local.azurite import free_port
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.fault_proxy import FaultProxy
-from tests.test_cli import folder, run  # noqa: F401 - the fixture is used by name
+from tests.test_cli import DICOMWEB, folder, run  # noqa: F401 - the fixture is used by name
 
 CLOSED = f"http://127.0.0.1:{free_port()}/v2"
 
@@ -109,21 +115,25 @@ def test_a_503_that_lasts_exits_5(busy: str) -> None:
     assert "HTTP 503" in result.stderr and "try again later" in result.stderr
 
 
+class OnePost:
+    """A fault proxy rule: the `number`th POST meets `fault`, every other request passes."""
+
+    def __init__(self, number: int, fault: str) -> None:
+        self.number, self.fault, self.posts = number, fault, 0
+
+    def __call__(self, method: str, path: str) -> str | None:
+        self.posts += method == "POST"
+        return self.fault if method == "POST" and self.posts == self.number else None
+
+
 def test_an_upload_meeting_a_503_sends_the_batch_again_whole(folder: dict, service: LocalHost) -> None:  # noqa: F811
     (folder["root"] / "broken.dcm").unlink()
-    posts = []
-
-    def first_post_busy(method: str, path: str) -> str | None:
-        if method == "POST":
-            posts.append(path)
-            return "503" if len(posts) == 1 else None
-        return None
-
+    first_post_busy = OnePost(1, "503")
     with FaultProxy(service.port, first_post_busy) as proxy:
         result = run(f"http://127.0.0.1:{proxy.port}/v2", "upload", str(folder["root"]), "--batch-size", "10")
     assert result.returncode == 0, result.stderr
     assert "stored: 5  already present: 0  failed: 0" in result.stderr
-    assert len(posts) == 2
+    assert first_post_busy.posts == 2
 
 
 def test_a_dry_run_lists_the_files_and_sends_nothing(folder: dict, base_url: str) -> None:  # noqa: F811
@@ -162,3 +172,47 @@ def test_a_file_without_the_preamble_is_uploaded(base_url: str, tmp_path: Path) 
     assert "stored: 1" in result.stderr
     found = run(base_url, "search", "studies", "--json", "-f", f"StudyInstanceUID={study}")
     assert study in found.stdout
+
+
+def test_an_upload_tells_its_progress_per_file_and_per_chunk_within_a_batch(folder: dict, base_url: str) -> None:  # noqa: F811
+    (folder["root"] / "broken.dcm").unlink()
+    files = sorted(folder["files"])
+    told: list[tuple[int, int]] = []
+
+    async def upload() -> None:
+        async with httpx.AsyncClient(timeout=60) as http:
+            await DicomWebClient(base_url, lambda: None, http).upload(
+                files, 5, 1, lambda n, size: told.append((n, size))
+            )
+
+    asyncio.run(upload())
+    assert [n for n, _ in told if n] == [1, 1, 1, 1, 1]  # one batch, yet each file moves the bar
+    assert sum(size for _, size in told) == sum(path.stat().st_size for path in files)
+
+
+def test_upload_with_o_json_lists_every_file_with_its_outcome(folder: dict, base_url: str) -> None:  # noqa: F811
+    result = run(base_url, "upload", str(folder["root"]), "-o", "json")
+    assert result.returncode == 1
+    outcomes = {Path(row["path"]).name: (row["outcome"], row["reason"]) for row in json.loads(result.stdout)}
+    assert outcomes["image0.dcm"] == ("stored", "")
+    assert outcomes["notes.txt"][0] == "skipped" and "not DICOM" in outcomes["notes.txt"][1]
+    assert outcomes["broken.dcm"][0] == "failed" and "43264" in outcomes["broken.dcm"][1]
+
+
+def test_an_interrupted_upload_run_again_stores_the_rest_and_says_what_was_there(
+    folder: dict,  # noqa: F811
+    service: LocalHost,
+    base_url: str,
+) -> None:
+    (folder["root"] / "broken.dcm").unlink()
+    with FaultProxy(service.port, OnePost(2, "hold")) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}/v2"
+        arguments = ["upload", str(folder["root"]), "--batch-size", "1", "--parallel", "1"]
+        command = subprocess.Popen([str(DICOMWEB), "--url", url, *arguments], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, env={**os.environ, "DICOMWEB_AUTH": "none"})  # fmt: skip
+        assert proxy.held.wait(timeout=60)
+        command.kill()  # as a night's batch job dies: the first file is stored, the second was on its way
+        command.wait(timeout=30)
+    again = run(base_url, "upload", str(folder["root"]))
+    assert again.returncode == 0, again.stderr
+    assert "stored: 4  already present: 1  failed: 0" in again.stderr
