@@ -6,6 +6,7 @@ Examples:
   dicomweb search studies -f PatientID=ID1 -o tsv --query "[].StudyInstanceUID"   # one UID a line
   dicomweb retrieve STUDY --out ./study       # one .dcm file per instance
   dicomweb metadata STUDY SERIES INSTANCE --tags PatientName,Modality
+  dicomweb metadata STUDY --tags SOPInstanceUID,InstanceNumber -o tsv    # a line for each instance of the study
   dicomweb delete STUDY
 """
 
@@ -41,6 +42,7 @@ COLUMNS = {
     "series": ["SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription", "NumberOfSeriesRelatedInstances"],
     "instances": ["SOPInstanceUID", "InstanceNumber", "SOPClassUID", "Rows", "Columns", "NumberOfFrames"],
 }  # fmt: skip
+INSTANCE_COLUMNS = ("SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber", "Modality")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -72,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     upload.add_argument("paths", nargs="+", type=Path)
     upload.add_argument("--batch-size", type=int, default=20, help="files per request (default 20)")
     upload.add_argument("--parallel", type=int, default=4, help="requests at once (default 4)")
+    upload.add_argument("--study", help="store only into this study: files of another study fail (43265)")
+    upload.add_argument("--upsert", action="store_true", help="replace instances stored under the same UIDs (PUT)")
     upload.add_argument("--dry-run", action="store_true", help="list what would be uploaded and skipped; send nothing")
     output.add_options(upload)
 
@@ -97,10 +101,10 @@ def parser() -> argparse.ArgumentParser:
     _add_target(retrieve)
     retrieve.add_argument("--out", type=Path, required=True, help="folder to write into")
 
-    metadata = commands.add_parser("metadata", help="show an instance's metadata")
+    metadata = commands.add_parser("metadata", help="show the metadata of an instance, or of each in a series or study")
     metadata.add_argument("study")
-    metadata.add_argument("series")
-    metadata.add_argument("instance")
+    metadata.add_argument("series", nargs="?")
+    metadata.add_argument("instance", nargs="?")
     metadata.add_argument("--tags", help="comma-separated keywords or tags to show (default: all)")
     metadata.add_argument("--json", action="store_true", help="print the service's DICOM JSON as it is")
     output.add_options(metadata)
@@ -211,7 +215,8 @@ async def _upload(client: DicomWebClient, arguments: argparse.Namespace, console
             done[0] += count
             progress.update(task, advance=size, files=f"{done[0]}/{len(files)}")
 
-        summary = await client.upload(files, max(1, arguments.batch_size), max(1, arguments.parallel), advance)
+        summary = await client.upload(files, max(1, arguments.batch_size), max(1, arguments.parallel), advance,
+                                      arguments.study, arguments.upsert)  # fmt: skip
     _print_summary(summary, skipped, console)
     if arguments.output != "table":  # for scripts: every file with its outcome, on stdout
         warned = {path for path, _ in summary.warned}
@@ -285,21 +290,35 @@ async def _retrieve(client: DicomWebClient, arguments: argparse.Namespace, conso
 
 
 async def _metadata(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
-    (metadata,) = await client.metadata(
-        f"studies/{arguments.study}/series/{arguments.series}/instances/{arguments.instance}"
+    """An instance's: a row per attribute. A series' or study's: a row per instance, the --tags as columns."""
+    path = f"studies/{arguments.study}" + "".join(
+        f"/{level}/{uid}" for level, uid in (("series", arguments.series), ("instances", arguments.instance)) if uid
     )
-    if arguments.tags:
-        wanted = {}
-        for name in arguments.tags.split(","):
-            keyword = keyword_of(name.strip())
-            if keyword is None:
-                raise ServiceError(f"'{name}' is not a DICOM keyword or tag")
-            wanted[f"{tag_for_keyword(keyword):08X}"] = keyword
-        metadata = {tag: metadata[tag] for tag in wanted if tag in metadata}
-    rows = [{"tag": tag, "keyword": output.keyword_of_tag(tag), "vr": element.get("vr", ""),
-             "value": output.plain(element)} for tag, element in sorted(metadata.items())]  # fmt: skip
-    _show(arguments, metadata, rows, ["tag", "keyword", "vr", "value"], f"{len(rows)} attributes")
+    datasets = await client.metadata(path)
+    wanted = _wanted_tags(arguments.tags) if arguments.tags else None
+    if wanted is not None:
+        datasets = [{tag: dataset[tag] for tag in wanted if tag in dataset} for dataset in datasets]
+    if arguments.instance:
+        (metadata,) = datasets
+        rows = [{"tag": tag, "keyword": output.keyword_of_tag(tag), "vr": element.get("vr", ""),
+                 "value": output.plain(element)} for tag, element in sorted(metadata.items())]  # fmt: skip
+        _show(arguments, metadata, rows, ["tag", "keyword", "vr", "value"], f"{len(rows)} attributes")
+        return 0
+    columns = list(wanted.values()) if wanted else list(INSTANCE_COLUMNS)
+    rows = [output.keyword_row(dataset, columns) for dataset in datasets]
+    _show(arguments, datasets, rows, columns, f"{len(rows)} instances")
     return 0
+
+
+def _wanted_tags(names: str) -> dict[str, str]:
+    """--tags as {8-hex-digit tag: keyword}, in the order given."""
+    wanted = {}
+    for name in names.split(","):
+        keyword = keyword_of(name.strip())
+        if keyword is None:
+            raise ServiceError(f"'{name}' is not a DICOM keyword or tag (e.g. PatientName or 00100010)")
+        wanted[f"{tag_for_keyword(keyword):08X}"] = keyword
+    return wanted
 
 
 async def _token(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:

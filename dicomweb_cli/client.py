@@ -105,28 +105,33 @@ class DicomWebClient:
     # ---- store ----
 
     async def upload(
-        self, files: list[Path], batch_size: int, parallel: int, on_progress: Progress = lambda files, size: None
-    ) -> UploadSummary:
+        self, files: list[Path], batch_size: int, parallel: int, on_progress: Progress = lambda files, size: None,
+        study: str | None = None, upsert: bool = False,
+    ) -> UploadSummary:  # fmt: skip
         """Store the files, `batch_size` a request, `parallel` requests at once; `on_progress(files, bytes)` is
-        told as each chunk and each file is sent (negative when a retried request starts over)."""
+        told as each chunk and each file is sent (negative when a retried request starts over). `study`: only
+        into that study (others fail with 43265); `upsert`: PUT, replacing what is stored under the same UIDs."""
+        target = ("PUT" if upsert else "POST", f"{self.base_url}/studies" + (f"/{study}" if study else ""))
         summary = UploadSummary()
         limit = asyncio.Semaphore(parallel)
         batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
 
         async def send(batch: list[Path]) -> None:
             async with limit:
-                await self._store_batch(batch, summary, on_progress)
+                await self._store_batch(target, batch, summary, on_progress)
 
         await asyncio.gather(*(send(batch) for batch in batches))
         return summary
 
-    async def _store_batch(self, batch: list[Path], summary: UploadSummary, on_progress: Progress) -> None:
+    async def _store_batch(
+        self, target: tuple[str, str], batch: list[Path], summary: UploadSummary, on_progress: Progress
+    ) -> None:
         boundary = new_boundary()
         headers = self.headers("application/dicom+json")
         headers["Content-Type"] = f'multipart/related; type="application/dicom"; boundary={boundary}'
         body = Body(batch, boundary, on_progress)
         try:
-            response = await self.http.post(f"{self.base_url}/studies", content=body, headers=headers)
+            response = await self.http.request(*target, content=body, headers=headers)
         except httpx.HTTPError as error:
             summary.failed += [(path, f"request failed: {error or type(error).__name__}") for path in batch]
             return

@@ -88,3 +88,15 @@ def test_an_invalid_query_exits_2_with_one_line(base_url: str) -> None:
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: --query is not valid JMESPath")
+
+
+@pytest.mark.parametrize("level", ["study", "series"])
+def test_metadata_of_a_study_or_series_is_a_row_per_instance_with_the_chosen_tags(
+    uploaded: dict, base_url: str, level: str
+) -> None:
+    where = [uploaded["study"]] + ([uploaded["series"]] if level == "series" else [])
+    result = run(base_url, "metadata", *where, "--tags", "SOPInstanceUID,InstanceNumber", "-o", "tsv")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert sorted(uid for uid, _ in rows) == sorted(uploaded["files"].values())
+    assert sorted(int(number) for _, number in rows) == [1, 2, 3, 4, 5]
