@@ -4,7 +4,7 @@ Examples:
   dicomweb upload ./scans                     # every DICOM file under ./scans, batched and in parallel
   dicomweb search studies -f PatientID=ID1    # a table; -o json|jsonc|tsv|csv and --query for scripts
   dicomweb search studies -f PatientID=ID1 -o tsv --query "[].StudyInstanceUID"   # one UID a line
-  dicomweb retrieve STUDY --out ./study       # one .dcm file per instance
+  dicomweb retrieve STUDY --out ./dicom       # ./dicom/STUDY/SERIES/INSTANCE.dcm
   dicomweb metadata STUDY SERIES INSTANCE --tags PatientName,Modality
   dicomweb metadata STUDY --tags SOPInstanceUID,InstanceNumber -o tsv    # a line for each instance of the study
   dicomweb delete STUDY
@@ -97,9 +97,12 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print the service's DICOM JSON as it is")
     output.add_options(search)
 
-    retrieve = commands.add_parser("retrieve", help="download a study, series or instance, one .dcm file per instance")
+    retrieve = commands.add_parser("retrieve", help="download a study, series or instance: study/series/instance.dcm")
     _add_target(retrieve)
-    retrieve.add_argument("--out", type=Path, required=True, help="folder to write into")
+    retrieve.add_argument("--out", type=Path, required=True, help="folder to write into (made when there is data)")
+    retrieve.add_argument("--flat", action="store_true", help="every file in --out itself, named by SOP Instance UID")
+    retrieve.add_argument("--transfer-syntax", default="*", metavar="UID",
+                          help="e.g. 1.2.840.10008.1.2.1 (explicit little endian); default *, as stored")  # fmt: skip
 
     metadata = commands.add_parser("metadata", help="show the metadata of an instance, or of each in a series or study")
     metadata.add_argument("study")
@@ -284,7 +287,8 @@ async def _retrieve(client: DicomWebClient, arguments: argparse.Namespace, conso
     with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         task = progress.add_task("bytes", total=None)
         written = await client.retrieve(_target_path(arguments), arguments.out,
-                                        lambda size: progress.update(task, advance=size))  # fmt: skip
+                                        lambda size: progress.update(task, advance=size),
+                                        arguments.transfer_syntax, arguments.flat)  # fmt: skip
     console.print(f"{len(written)} instance(s) written to {arguments.out}")
     return 0
 

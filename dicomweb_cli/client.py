@@ -189,10 +189,13 @@ class DicomWebClient:
 
     # ---- retrieve ----
 
-    async def retrieve(self, path: str, folder: Path, on_bytes: Callable[[int], None]) -> list[Path]:
-        """Stream a study/series/instance into one .dcm file per instance, named by SOP Instance UID."""
-        accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-        written = []
+    async def retrieve(
+        self, path: str, folder: Path, on_bytes: Callable[[int], None], transfer_syntax: str = "*", flat: bool = False
+    ) -> list[Path]:
+        """Stream a study/series/instance into one .dcm file per instance: `study/series/instance.dcm` by UID
+        (or all in `folder` when `flat`), in the transfer syntax asked for (`*`: as stored)."""
+        accept = f'multipart/related; type="application/dicom"; transfer-syntax={transfer_syntax}'
+        written: list[Path] = []
         async with self.http.stream("GET", f"{self.base_url}/{path}", headers=self.headers(accept)) as response:
             if response.status_code != 200:
                 await response.aread()
@@ -201,8 +204,12 @@ class DicomWebClient:
             boundary = parse_media_type(response.headers["content-type"]).params.get("boundary")
             async for part in read_parts(_counted(response.aiter_bytes(), on_bytes), boundary):
                 with part.file as spooled:
-                    header = pydicom.dcmread(spooled, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
-                    target = folder / instance_file_name(str(header.get("SOPInstanceUID", "")), len(written) + 1)
+                    uids = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+                    header = pydicom.dcmread(spooled, stop_before_pixels=True, specific_tags=uids)
+                    study, series, sop = (str(header.get(keyword, "")) for keyword in uids)
+                    target = folder if flat else folder / folder_name(study, "study") / folder_name(series, "series")
+                    target.mkdir(parents=True, exist_ok=True)
+                    target = target / instance_file_name(sop, len(written) + 1)
                     spooled.seek(0)
                     with target.open("wb") as out:
                         shutil.copyfileobj(spooled, out, READ_CHUNK)
@@ -215,6 +222,12 @@ class DicomWebClient:
         response = await self.http.delete(f"{self.base_url}/{path}", headers=self.headers("*/*"))
         if response.status_code != 204:
             raise HttpError.of(response)
+
+
+def folder_name(uid: str, level: str) -> str:
+    """A study's or series' folder: its UID; a value that is not a UID (a path, say) never names a folder."""
+    uid = uid.strip("\0 ")
+    return uid if is_valid_uid(uid) else f"unknown-{level}"
 
 
 def instance_file_name(sop_instance_uid: str, number: int) -> str:

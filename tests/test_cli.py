@@ -20,7 +20,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from dicomweb_cli import cli
-from dicomweb_cli.client import instance_file_name
+from dicomweb_cli.client import folder_name, instance_file_name
 from tests.conftest import LocalHost
 from tests.dicom_factory import make_instance
 from tests.entra import CLIENT_ID, OWNER, READER, TENANT, FakeEntraHttp, SigningKey
@@ -94,14 +94,22 @@ def test_search_prints_a_table_or_json(folder: dict, base_url: str) -> None:
     assert len(json.loads(as_json.stdout)) == 5
 
 
-def test_retrieve_writes_one_file_per_instance(folder: dict, base_url: str, tmp_path: Path) -> None:
+def test_retrieve_flat_writes_one_file_per_instance(folder: dict, base_url: str, tmp_path: Path) -> None:
     run(base_url, "upload", str(folder["root"]))
-    result = run(base_url, "retrieve", folder["study"], "--out", str(tmp_path / "out"))
+    result = run(base_url, "retrieve", folder["study"], "--out", str(tmp_path / "out"), "--flat")
     assert result.returncode == 0, result.stderr
     written = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
     assert written.keys() == {f"{uid}.dcm" for uid in folder["files"].values()}
     for path, uid in folder["files"].items():
         assert written[f"{uid}.dcm"][128:] == path.read_bytes()[128:]
+
+
+def test_retrieve_writes_study_series_instance_folders_by_default(folder: dict, base_url: str, tmp_path: Path) -> None:
+    run(base_url, "upload", str(folder["root"]))
+    result = run(base_url, "retrieve", folder["study"], "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    written = {str(path.relative_to(tmp_path / "out")) for path in (tmp_path / "out").rglob("*.dcm")}
+    assert written == {f"{folder['study']}/{folder['series']}/{uid}.dcm" for uid in folder["files"].values()}
 
 
 def test_metadata_shows_chosen_tags(folder: dict, base_url: str) -> None:
@@ -251,3 +259,20 @@ def test_token_prints_an_access_token_for_curl(
 def test_retrieved_files_are_named_by_uid_and_never_by_a_path(uid: str, name: str) -> None:
     # The UIDs come from the server's response; a hostile server must not steer where files are written.
     assert instance_file_name(uid, 4) == name
+
+
+def test_retrieve_asks_for_the_transfer_syntax_given(base_url: str, tmp_path: Path) -> None:
+    study, explicit = generate_uid(), "1.2.840.10008.1.2.1"
+    stored = tmp_path / "implicit.dcm"
+    stored.write_bytes(make_instance(study, transfer_syntax="1.2.840.10008.1.2"))
+    assert run(base_url, "upload", str(stored)).returncode == 0
+    out = tmp_path / "out"
+    result = run(base_url, "retrieve", study, "--out", str(out), "--flat", "--transfer-syntax", explicit)
+    assert result.returncode == 0, result.stderr
+    (written,) = out.iterdir()
+    assert pydicom.dcmread(written).file_meta.TransferSyntaxUID == explicit
+
+
+@pytest.mark.parametrize(("uid", "name"), [("1.2.3", "1.2.3"), ("../..", "unknown-series"), ("", "unknown-series")])
+def test_retrieved_folders_are_named_by_uid_and_never_by_a_path(uid: str, name: str) -> None:
+    assert folder_name(uid, "series") == name
