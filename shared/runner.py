@@ -108,8 +108,9 @@ async def run(operation: Operation, request: Request, **arguments: Any) -> Respo
         if problem is None:
             log.error("unhandled error in %s request_id=%s: %s", operation.__name__, request_id, _where(error))
             problem = DicomWebError(500, f"Internal error; quote request id {request_id} to the operator.")
-        elif is_outage(error):
-            log.warning("storage failing during %s request_id=%s: %s", operation.__name__, request_id, _where(error))
+        elif is_outage(error) or problem.status == 503:
+            cause = error.__cause__ if problem.status == 503 and error.__cause__ is not None else error
+            log.warning("storage failing during %s request_id=%s: %s", operation.__name__, request_id, _where(cause))
         response = problem.to_response()
     response.headers["X-Request-Id"] = request_id
     response.headers["Cache-Control"] = "no-store"
