@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import traceback
@@ -30,7 +31,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from . import errors, folders, orders, output
 from .client import DicomWebClient, ServiceError, UploadSummary, find_dicom_files
 from .retry import RetryingTransport
-from .tokens import TokenProvider
+from .tokens import MODES, TokenProvider
 
 # Command groups in modules of their own: each has add_commands(subparsers) and COMMANDS (name -> handler).
 EXTENSIONS = (orders, folders)
@@ -56,10 +57,11 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument(
         "--auth",
-        choices=["none", "client", "device"],
+        choices=MODES,
         default=os.environ.get("DICOMWEB_AUTH", "none"),
         help="none (local, auth off); client: service principal from AZURE_TENANT_ID, AZURE_CLIENT_ID, "
-        "AZURE_CLIENT_SECRET; device: sign in as a person, once (env DICOMWEB_AUTH)",
+        "AZURE_CLIENT_SECRET; device: sign in as a person, once; cli: your `az login`; managed-identity; "
+        "default: DefaultAzureCredential's order (env DICOMWEB_AUTH)",
     )
     root.add_argument("--scope", help="the API's scope, e.g. api://<app-id>/.default (env DICOMWEB_SCOPE)")
     root.add_argument("--retries", type=int, default=int(os.environ.get("DICOMWEB_RETRIES", "4")),
@@ -153,9 +155,10 @@ def main(argv: list[str] | None = None, http_client: Any = None) -> int:
     console = Console(stderr=True)
     if not arguments.debug:
         warnings.simplefilter("ignore")  # pydicom's about odd values in the files: the summary says what matters
+        logging.getLogger("azure").setLevel(logging.CRITICAL)  # azure-identity's; the error line says it once
     try:
         if arguments.command == "token" and arguments.auth == "none":
-            raise ServiceError("choose how to sign in: --auth client or --auth device")
+            raise ServiceError(f"choose how to sign in: --auth {'|'.join(MODES[1:])}")
         tokens = TokenProvider.from_environment(
             arguments.auth, scope=arguments.scope, http_client=http_client,
             prompt=lambda message: console.print(message, style="bold yellow"),

@@ -1,8 +1,11 @@
-"""Access tokens for the `dicomweb` command line, with msal.
+"""Access tokens for the `dicomweb` command line, with msal and azure-identity.
 
 `client`: a service principal (client credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET).
 `device`: a person signs in once with a device code; msal's token cache is kept in a file (mode 600), so
-later runs refresh silently. `none`: no token, for a local service with authentication off.
+later runs refresh silently. `cli`: the existing `az login` (where Conditional Access blocks device codes);
+`managed-identity`: the machine's or pod's identity; `default`: azure-identity's DefaultAzureCredential order
+(environment, workload identity, managed identity, Azure CLI, ...). `none`: no token, for a local service with
+authentication off.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 import msal
 
 DEFAULT_CACHE = Path.home() / ".dicomweb" / "msal_token_cache.json"
+AZURE_IDENTITY = ("cli", "managed-identity", "default")  # signed in by azure-identity's credentials
+MODES = ("none", "client", "device", *AZURE_IDENTITY)
 
 
 class TokenError(Exception):
@@ -61,6 +66,8 @@ class TokenProvider:
     def token(self) -> str | None:
         if self.mode == "none":
             return None
+        if self.mode in AZURE_IDENTITY:
+            return self._azure_identity_token()
         missing = [n for n, v in (("DICOMWEB_SCOPE", self.scope), ("AZURE_TENANT_ID", self.tenant),
                                   ("AZURE_CLIENT_ID", self.client_id)) if not v]  # fmt: skip
         if self.mode == "client" and not self.client_secret:
@@ -72,6 +79,23 @@ class TokenProvider:
         if "access_token" not in result:
             raise TokenError(f"Sign-in failed: {result.get('error')}: {result.get('error_description', '')}")
         return result["access_token"]
+
+    def _azure_identity_token(self) -> str:
+        """A token from azure-identity's credential for the mode (az and managed identity keep their own caches)."""
+        if not self.scope:
+            raise TokenError(f"--auth {self.mode} needs DICOMWEB_SCOPE (or --scope), e.g. api://<app-id>/.default")
+        from azure.core.exceptions import ClientAuthenticationError  # imported only when used: it is slow
+        from azure.identity import AzureCliCredential, DefaultAzureCredential, ManagedIdentityCredential
+
+        kind = {"cli": AzureCliCredential, "managed-identity": ManagedIdentityCredential}
+        credential = kind.get(self.mode, DefaultAzureCredential)()
+        try:
+            return credential.get_token(self.scope).token
+        except ClientAuthenticationError as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            hint = {"cli": "run `az login` first", "managed-identity": "run where a managed identity is assigned"}
+            advice = hint.get(self.mode, "sign in with az login or set AZURE_* variables")
+            raise TokenError(f"{first} ({advice})") from error
 
     def _application(self) -> msal.ClientApplication:
         """Built lazily: constructing an msal application fetches the tenant's metadata over the network."""
