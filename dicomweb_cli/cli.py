@@ -28,13 +28,13 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from . import errors, folders, orders, output
+from . import errors, folders, orders, output, pixels
 from .client import DicomWebClient, ServiceError, UploadSummary, find_dicom_files
 from .retry import RetryingTransport
 from .tokens import MODES, TokenProvider
 
 # Command groups in modules of their own: each has add_commands(subparsers) and COMMANDS (name -> handler).
-EXTENSIONS = (orders, folders)
+EXTENSIONS = (orders, folders, pixels)
 
 DEFAULT_URL = "http://127.0.0.1:7071/v2"
 COLUMNS = {
