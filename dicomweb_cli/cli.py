@@ -8,6 +8,10 @@ Examples:
   dicomweb metadata STUDY SERIES INSTANCE --tags PatientName,Modality
   dicomweb metadata STUDY --tags SOPInstanceUID,InstanceNumber -o tsv    # a line for each instance of the study
   dicomweb delete STUDY
+
+Exit codes: 0 ok; 1 some files failed (the summary names them); 2 usage, or a request refused as written;
+3 sign-in failed or not allowed; 4 not found; 5 service unreachable or unavailable (after --retries).
+Errors are one line on stderr; --debug adds the traceback.
 """
 
 from __future__ import annotations

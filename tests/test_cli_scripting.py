@@ -47,6 +47,10 @@ def test_debug_adds_the_traceback_and_the_retries() -> None:
     assert "retry 1/1 of GET /v2/studies" in result.stderr
 
 
+def test_help_documents_the_exit_codes() -> None:
+    assert "Exit codes: 0 ok; 1 some files failed" in run(CLOSED, "--help").stdout
+
+
 def test_version_prints_the_installed_version() -> None:
     result = run(CLOSED, "--version")
     assert result.returncode == 0
