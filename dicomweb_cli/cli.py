@@ -98,6 +98,14 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--study", help="only within this study")
     search.add_argument("--series", help="only within this series (with --study)")
     search.add_argument("--fuzzy", action="store_true", help="word-prefix matching of person names")
+    search.add_argument(
+        "-i",
+        "--include",
+        action="append",
+        default=[],
+        metavar="KEYWORD",
+        help="another attribute to return and show as a column, e.g. -i BodyPartExamined (repeatable)",
+    )
     search.add_argument("--limit", type=int, default=100)
     search.add_argument("--offset", type=int, default=0)
     search.add_argument("--json", action="store_true", help="print the service's DICOM JSON as it is")
@@ -263,13 +271,14 @@ async def _search(client: DicomWebClient, arguments: argparse.Namespace, console
     params = [tuple(f.split("=", 1)) for f in arguments.filter if "=" in f]
     if len(params) != len(arguments.filter):
         raise ServiceError("filters are KEY=VALUE, e.g. -f PatientID=ID1")
-    params += [("includefield", ",".join(COLUMNS[arguments.level])), ("limit", str(arguments.limit)),
+    columns = COLUMNS[arguments.level] + [_keyword(name) for name in arguments.include]
+    params += [("includefield", ",".join(columns)), ("limit", str(arguments.limit)),
                ("offset", str(arguments.offset))]  # fmt: skip
     if arguments.fuzzy:
         params.append(("fuzzymatching", "true"))
     results = await client.search(path, params)
-    rows = [output.keyword_row(result, COLUMNS[arguments.level]) for result in results]
-    _show(arguments, results, rows, COLUMNS[arguments.level], f"{len(results)} {arguments.level}")
+    rows = [output.keyword_row(result, columns) for result in results]
+    _show(arguments, results, rows, columns, f"{len(results)} {arguments.level}")
     return 0
 
 
@@ -323,13 +332,15 @@ async def _metadata(client: DicomWebClient, arguments: argparse.Namespace, conso
 
 def _wanted_tags(names: str) -> dict[str, str]:
     """--tags as {8-hex-digit tag: keyword}, in the order given."""
-    wanted = {}
-    for name in names.split(","):
-        keyword = keyword_of(name.strip())
-        if keyword is None:
-            raise ServiceError(f"'{name}' is not a DICOM keyword or tag (e.g. PatientName or 00100010)")
-        wanted[f"{tag_for_keyword(keyword):08X}"] = keyword
-    return wanted
+    keywords = [_keyword(name) for name in names.split(",")]
+    return {f"{tag_for_keyword(keyword):08X}": keyword for keyword in keywords}
+
+
+def _keyword(name: str) -> str:
+    keyword = keyword_of(name.strip())
+    if keyword is None:
+        raise ServiceError(f"'{name.strip()}' is not a DICOM keyword or tag (e.g. PatientName or 00100010)")
+    return keyword
 
 
 async def _token(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:

@@ -7,9 +7,12 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
+from pydicom.uid import generate_uid
 
+from tests.dicom_factory import make_instance
 from tests.test_cli import folder, run  # noqa: F401 - the fixture is used by name
 
 
@@ -100,3 +103,14 @@ def test_metadata_of_a_study_or_series_is_a_row_per_instance_with_the_chosen_tag
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert sorted(uid for uid, _ in rows) == sorted(uploaded["files"].values())
     assert sorted(int(number) for _, number in rows) == [1, 2, 3, 4, 5]
+
+
+def test_search_includes_another_attribute_as_a_column(base_url: str, tmp_path: Path) -> None:
+    study = generate_uid()
+    path = tmp_path / "scanner.dcm"
+    path.write_bytes(make_instance(study, ManufacturerModelName="Scanner X"))
+    assert run(base_url, "upload", str(path)).returncode == 0
+    result = run(base_url, "search", "series", "--study", study, "-i", "ManufacturerModelName", "-o", "csv")
+    assert result.returncode == 0, result.stderr
+    (row,) = csv.DictReader(io.StringIO(result.stdout))
+    assert list(row)[-1] == "ManufacturerModelName" and row["ManufacturerModelName"] == "Scanner X"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -220,3 +221,16 @@ def test_an_interrupted_upload_run_again_stores_the_rest_and_says_what_was_there
     again = run(base_url, "upload", str(folder["root"]))
     assert again.returncode == 0, again.stderr
     assert "stored: 4  already present: 1  failed: 0" in again.stderr
+
+
+def test_ctrl_c_ends_with_one_line_and_exit_130(folder: dict, service: LocalHost) -> None:  # noqa: F811
+    with FaultProxy(service.port, OnePost(1, "hold")) as proxy:
+        command = subprocess.Popen(
+            [str(DICOMWEB), "--url", f"http://127.0.0.1:{proxy.port}/v2", "upload", str(folder["root"])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "DICOMWEB_AUTH": "none"},
+        )  # fmt: skip
+        assert proxy.held.wait(timeout=60)
+        command.send_signal(signal.SIGINT)
+        _, stderr = command.communicate(timeout=30)
+    assert command.returncode == 130
+    assert stderr.strip().splitlines() == ["error: interrupted"]
