@@ -61,8 +61,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The tests replay the tutorial with curl itself, and open the share page in headless Chromium (Selenium).
+# The tests replay the tutorial with curl itself, open the share page in headless Chromium (Selenium), and
+# look at the command line's table and progress bar in a tmux pane.
 tools:
 	@command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl)
+	@command -v tmux >/dev/null || (apt-get update -qq && apt-get install -y -qq tmux)
 	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
