@@ -16,7 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .client import DicomWebClient, ServiceError, describe, dumps
+from .client import DicomWebClient, dumps
+from .errors import HttpError
 from .orders import OrderClient
 
 
@@ -33,7 +34,7 @@ class FolderClient:
         response = await self.client.http.request(method, url, json=body, params=params,
                                                   headers=self.client.headers("application/json"))  # fmt: skip
         if response.status_code not in ok:
-            raise ServiceError(describe(response))
+            raise HttpError.of(response)
         return response.json() if response.content else None
 
     async def create_folder(self, name: str, description: str = "", parent: str | None = None) -> dict:

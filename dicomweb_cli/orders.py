@@ -20,7 +20,8 @@ from pydicom.uid import generate_uid
 from rich.console import Console
 from rich.table import Table
 
-from .client import DicomWebClient, ServiceError, describe, dumps
+from .client import DicomWebClient, ServiceError, dumps
+from .errors import HttpError
 
 DICOM_JSON = "application/dicom+json"
 REQUEST = "0040A370"  # Referenced Request Sequence
@@ -145,7 +146,7 @@ class OrderClient:
         url = f"{await self.base()}/{path}"
         response = await self.client.http.request(method, url, content=content, headers=headers)
         if response.status_code not in ok:
-            raise ServiceError(describe(response))
+            raise HttpError.of(response)
         return response
 
     async def create(self, fields: dict[str, str | None]) -> tuple[str, str]:
@@ -163,7 +164,7 @@ class OrderClient:
         response = await self.client.http.get(f"{await self.base()}/studies", params=params,
                                               headers=self.client.headers(DICOM_JSON))  # fmt: skip
         if response.status_code not in (200, 204):
-            raise ServiceError(describe(response))
+            raise HttpError.of(response)
         studies = response.json() if response.status_code == 200 else []
         series = int(_get(studies[0], "00201206") or 0) if studies else 0
         instances = int(_get(studies[0], "00201208") or 0) if studies else 0
@@ -197,7 +198,7 @@ class OrderClient:
         if response.status_code == 404:
             return []
         if response.status_code != 200:
-            raise ServiceError(describe(response))
+            raise HttpError.of(response)
         wanted = [_tag(t) for t in tags]
         return [{tag: element.get("Value", []) for tag, element in instance.items() if not wanted or tag in wanted}
                 for instance in response.json()]  # fmt: skip

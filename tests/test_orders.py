@@ -104,7 +104,7 @@ def test_a_deleted_order_is_gone(base_url: str) -> None:
     created = create_order(base_url, unique())
     assert run(base_url, "order", "delete", created["order"], "--yes").returncode == 0
     gone = run(base_url, "order", "get", created["order"])
-    assert gone.returncode == 2
+    assert gone.returncode == 4, "not found"
     assert "404" in gone.stderr
 
 
