@@ -32,13 +32,13 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from . import errors, folders, orders, output, pixels
+from . import errors, feed, folders, orders, output, pixels
 from .client import DicomWebClient, ServiceError, UploadSummary, find_dicom_files
 from .retry import RetryingTransport
 from .tokens import MODES, TokenProvider
 
 # Command groups in modules of their own: each has add_commands(subparsers) and COMMANDS (name -> handler).
-EXTENSIONS = (orders, folders, pixels)
+EXTENSIONS = (orders, folders, pixels, feed)
 
 DEFAULT_URL = "http://127.0.0.1:7071/v2"
 COLUMNS = {
