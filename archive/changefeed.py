@@ -86,19 +86,22 @@ async def _feed() -> tuple[Storage, object]:
     return root, await root.table("changefeed")
 
 
-async def record(changes: list[Change]) -> None:
-    """Append the changes (in the order given), skipping any already recorded; a failure leaves them for the
-    caller's journal entry, so cleanup records them later."""
+async def record(changes: list[Change], recovering: bool = False) -> None:
+    """Append the changes (in the order given); a failure leaves them for the caller's journal entry, so
+    cleanup records them later. A commit or delete that just happened cannot be in the feed yet; cleanup
+    (`recovering`) may find a change a crash left recorded, so only then are the markers read and those skipped."""
     for start in range(0, len(changes), PER_TRANSACTION):
-        await _append(changes[start : start + PER_TRANSACTION])
+        await _append(changes[start : start + PER_TRANSACTION], recovering)
 
 
-async def _append(changes: list[Change]) -> None:
+async def _append(changes: list[Change], recovering: bool) -> None:
     root, table = await _feed()
     for attempt in range(MAX_ATTEMPTS):
         counter = await root.get(table, FEED, COUNTER)
-        markers = await asyncio.gather(*(root.get(table, FEED, _marker(c.version, c.action)) for c in changes))
-        pending = [change for change, marker in zip(changes, markers, strict=True) if marker is None]
+        pending = changes
+        if recovering:
+            markers = await asyncio.gather(*(root.get(table, FEED, _marker(c.version, c.action)) for c in changes))
+            pending = [change for change, marker in zip(changes, markers, strict=True) if marker is None]
         if not pending:
             return
         operations = await _operations(root, table, counter, pending)

@@ -92,7 +92,7 @@ async def _recorded(storage: Storage, entry: Entry) -> bool:
             changes.append(changefeed.Change(changefeed.DELETE, storage.partition_key, item.study, item.series,
                                              item.sop, item.version))  # fmt: skip
     try:
-        await changefeed.record(changes)
+        await changefeed.record(changes, recovering=True)
     except Exception:
         log.warning("change feed not updated by cleanup; the next run retries", exc_info=True)
         return False
