@@ -160,11 +160,18 @@ def _row(state: dict) -> dict:
 
 
 async def _listing(storage: Storage, after: str, page: int | None) -> list[tuple[str, str]]:
-    """(listing key, study) of the partition's studies after `after`, in key order."""
-    entities = await storage.query(storage.lookup, "PartitionKey eq @pk and RowKey gt @after",
-                                   {"pk": ALL_STUDIES, "after": after})  # fmt: skip
-    pairs = [(e["RowKey"], e["RowKey"].rsplit("!", 1)[-1]) for e in entities]
-    return pairs if page is None else pairs[:page]
+    """(listing key, study) of the partition's studies after `after`, in key order: `page` of them (read a page
+    at a time, not the rest of the listing each step), or all when None."""
+    query = ("PartitionKey eq @pk and RowKey gt @after", {"pk": ALL_STUDIES, "after": after})
+    if page is None:
+        entities = await storage.query(storage.lookup, *query)
+    else:
+        entities = []
+        async for found in storage.query_pages(storage.lookup, *query, page):
+            entities += found
+            if len(entities) >= page:
+                break
+    return [(e["RowKey"], e["RowKey"].rsplit("!", 1)[-1]) for e in entities[:page]]
 
 
 async def _reindex_study(storage: Storage, study: str, tags: list[ExtendedTag]) -> list[tuple[str, tuple, str]]:
