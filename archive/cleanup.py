@@ -47,7 +47,8 @@ async def cleanup(storage: Storage, grace: timedelta = GRACE, audit: bool = Fals
             report.entries_waiting += 1
             open_versions.update(item.version for item in entry.items)
             continue
-        if await _resolve(storage, entry, report) and await _recorded(storage, entry):
+        settled, versions = await _resolve(storage, entry, report)
+        if settled and await _recorded(storage, entry, versions):
             await close_entries(storage, [entry])
             report.entries_resolved += 1
         else:
@@ -58,15 +59,21 @@ async def cleanup(storage: Storage, grace: timedelta = GRACE, audit: bool = Fals
     return report
 
 
-async def _resolve(storage: Storage, entry: Entry, report: Report) -> bool:
-    """Settle every version the entry names; True when nothing is left to retry."""
+async def _resolve(storage: Storage, entry: Entry, report: Report) -> tuple[bool, dict[Item, str | None]]:
+    """Settle every version the entry names: whether nothing is left to retry, and the version the index holds
+    for each item's instance once settled (None: no instance)."""
     settled = True
+    versions: dict[Item, str | None] = {}
     for item in entry.items:
         found = await list_instances(storage, item.study, item.series, item.sop)
         current = found[0] if found else None
         if entry.kind == DELETE and current is not None and current.version == item.version:
-            report.deletes_finished += len(await delete_chunk(storage, [current], entry))
+            removed = await delete_chunk(storage, [current], entry)
+            report.deletes_finished += len(removed)
+            versions[item] = None if removed else current.version
             current = None
+        else:
+            versions[item] = current.version if current else None
         if current is not None and current.version == item.version:
             continue  # the index points at it: it stays
         if await storage.delete_versions(item.version):
@@ -75,15 +82,15 @@ async def _resolve(storage: Storage, entry: Entry, report: Report) -> bool:
         report.versions_removed += 1
         if entry.kind == STORE and item == entry.items[0]:
             report.stores_rolled_back += 1
-    return settled
+    return settled, versions
 
 
-async def _recorded(storage: Storage, entry: Entry) -> bool:
-    """Make sure the change feed has what the settled entry did (a crash may have come before it did)."""
+async def _recorded(storage: Storage, entry: Entry, versions: dict[Item, str | None]) -> bool:
+    """Make sure the change feed has what the settled entry did (a crash may have come before it did);
+    `versions`: what _resolve found the index holding, so nothing is read twice."""
     changes: list[changefeed.Change] = []
     for item in entry.items:
-        found = await list_instances(storage, item.study, item.series, item.sop)
-        current = found[0].version if found else None
+        current = versions[item]
         if entry.kind == STORE and item == entry.items[0] and current == item.version:
             replaced = next((i.version for i in entry.items[1:]), None)
             changes.append(changefeed.Change(changefeed.CREATE, storage.partition_key, item.study, item.series,
