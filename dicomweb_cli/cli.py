@@ -8,6 +8,10 @@ Examples:
   dicomweb metadata STUDY SERIES INSTANCE --tags PatientName,Modality
   dicomweb metadata STUDY --tags SOPInstanceUID,InstanceNumber -o tsv    # a line for each instance of the study
   dicomweb delete STUDY
+  dicomweb tags add BodyPartExamined --level series --wait    # searchable once its reindex is done
+  dicomweb order search --patient-id ID1 -o tsv --query "[].order"   # -o and --query on every command
+
+Run `dicomweb COMMAND --help` for a command's options.
 
 Exit codes: 0 ok; 1 some files failed (the summary names them); 2 usage, or a request refused as written;
 3 sign-in failed or not allowed; 4 not found; 5 service unreachable or unavailable (after --retries).
@@ -32,13 +36,13 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from . import errors, feed, folders, orders, output, pixels
+from . import errors, feed, folders, orders, output, pixels, tags
 from .client import DicomWebClient, ServiceError, UploadSummary, find_dicom_files
 from .retry import RetryingTransport
 from .tokens import MODES, TokenProvider
 
 # Command groups in modules of their own: each has add_commands(subparsers) and COMMANDS (name -> handler).
-EXTENSIONS = (orders, folders, pixels, feed)
+EXTENSIONS = (orders, folders, pixels, feed, tags)
 
 DEFAULT_URL = "http://127.0.0.1:7071/v2"
 COLUMNS = {
@@ -51,9 +55,7 @@ INSTANCE_COLUMNS = ("SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber", "Mo
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
-        prog="dicomweb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    root = argparse.ArgumentParser(prog="dicomweb", description=__doc__, formatter_class=OneLineCommands)
     root.add_argument(
         "--url",
         default=os.environ.get("DICOMWEB_URL", DEFAULT_URL),
@@ -74,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--debug", action="store_true", help="show retries, and a traceback on errors")
     output.add_options(root, root=True)
     root.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = root.add_subparsers(dest="command", required=True)
+    commands = root.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
 
     upload = commands.add_parser("upload", help="store every DICOM file under the given files or folders")
     upload.add_argument("paths", nargs="+", type=Path)
@@ -134,6 +136,17 @@ def parser() -> argparse.ArgumentParser:
     for extension in EXTENSIONS:
         extension.add_commands(commands)
     return root
+
+
+class OneLineCommands(argparse.RawDescriptionHelpFormatter):
+    """`dicomweb --help` lists each command on one line, whatever the terminal's width."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not isinstance(action, argparse._SubParsersAction):
+            return super()._format_action(action)
+        choices = action._get_subactions()
+        width = max(len(choice.dest) for choice in choices)
+        return "".join(f"  {choice.dest:<{width}}  {choice.help}\n" for choice in choices)
 
 
 def _add_target(command: argparse.ArgumentParser) -> None:
@@ -278,17 +291,8 @@ async def _search(client: DicomWebClient, arguments: argparse.Namespace, console
         params.append(("fuzzymatching", "true"))
     results = await client.search(path, params)
     rows = [output.keyword_row(result, columns) for result in results]
-    _show(arguments, results, rows, columns, f"{len(results)} {arguments.level}")
+    output.show(arguments, rows, columns, f"{len(results)} {arguments.level}", raw=results)
     return 0
-
-
-def _show(arguments: argparse.Namespace, raw: Any, rows: Any, columns: list[str], title: str) -> None:
-    """--json: the service's DICOM JSON; else the rows in the -o format; either picked from by --query. A table
-    without --query shows the command's usual columns; json, tsv and csv have every attribute returned."""
-    data = output.query(raw if arguments.json else rows, arguments.query)
-    shown = "json" if arguments.json else arguments.output
-    usual = columns if not arguments.query and shown in ("table", "tsv", "csv") else None
-    output.render(data, shown, usual, title)
 
 
 def keyword_of(name: str) -> str | None:
@@ -322,11 +326,11 @@ async def _metadata(client: DicomWebClient, arguments: argparse.Namespace, conso
         (metadata,) = datasets
         rows = [{"tag": tag, "keyword": output.keyword_of_tag(tag), "vr": element.get("vr", ""),
                  "value": output.plain(element)} for tag, element in sorted(metadata.items())]  # fmt: skip
-        _show(arguments, metadata, rows, ["tag", "keyword", "vr", "value"], f"{len(rows)} attributes")
+        output.show(arguments, rows, ["tag", "keyword", "vr", "value"], f"{len(rows)} attributes", raw=metadata)
         return 0
     columns = list(wanted.values()) if wanted else list(INSTANCE_COLUMNS)
     rows = [output.keyword_row(dataset, columns) for dataset in datasets]
-    _show(arguments, datasets, rows, columns, f"{len(rows)} instances")
+    output.show(arguments, rows, columns, f"{len(rows)} instances", raw=datasets)
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -284,7 +283,3 @@ async def _counted(chunks: AsyncIterator[bytes], on_bytes: Callable[[int], None]
     async for chunk in chunks:
         on_bytes(len(chunk))
         yield chunk
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, indent=2)

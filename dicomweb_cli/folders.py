@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from .client import DicomWebClient, dumps
+from . import output
+from .client import DicomWebClient
 from .errors import HttpError
 from .orders import OrderClient
 
@@ -126,17 +126,18 @@ def add_commands(commands: Any) -> None:
     revoke.add_argument("share_id")
     for action in (create, search, add, remove, add_order, studies, of_folder, kinds.choices["list"], revoke):
         action.add_argument("--institution", help="the institution (data partition) it belongs to")
-        action.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        action.add_argument("--json", action="store_true", help="the same as -o json")
+        output.add_options(action)
 
 
 async def _folder(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:
     folders = FolderClient(client, arguments.institution)
     command = arguments.folder_command
     if command == "create":
-        _show(arguments, [await folders.create_folder(arguments.name, arguments.description, arguments.parent)])
+        output.show(arguments, [await folders.create_folder(arguments.name, arguments.description, arguments.parent)])
     elif command == "search":
         parent = "" if arguments.top else arguments.parent
-        _show(arguments, await folders.search_folders(parent, arguments.name, arguments.with_studies))
+        output.show(arguments, await folders.search_folders(parent, arguments.name, arguments.with_studies))
     elif command == "add":
         await folders.add_to_folders(arguments.study, arguments.folders)
         console.print(f"Added the study to {len(arguments.folders)} folder(s)")
@@ -159,28 +160,17 @@ async def _share(client: DicomWebClient, arguments: argparse.Namespace, console:
         created = await folders.share(**target, expires=arguments.expires, password=password,
                                       downloadable=arguments.downloadable, title=arguments.title,
                                       description=arguments.description)  # fmt: skip
-        if arguments.json:
-            print(dumps(created))
-        else:
+        if arguments.json or arguments.output != "table" or arguments.query:
+            output.show(arguments, created)
+        else:  # the link alone on stdout: LINK=$(dicomweb share ...)
             print(created["url"])
             console.print(f"share {created['id']}, expires {created['expires']}; the link is shown only now")
     elif command == "list":
-        _show(arguments, await folders.list_shares())
+        output.show(arguments, await folders.list_shares())
     else:
         await folders.revoke_share(arguments.share_id)
         console.print(f"Revoked share {arguments.share_id}")
     return 0
-
-
-def _show(arguments: argparse.Namespace, rows: list[dict]) -> None:
-    if arguments.json:
-        print(dumps(rows))
-        return
-    columns = list(rows[0]) if rows else ["id"]
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(", ".join(map(str, row[c])) if isinstance(row[c], list) else str(row[c]) for c in columns))
-    Console().print(table)
 
 
 COMMANDS: dict[str, Callable[..., Awaitable[int]]] = {"folder": _folder, "share": _share}

@@ -18,9 +18,9 @@ from urllib.parse import urlencode
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.uid import generate_uid
 from rich.console import Console
-from rich.table import Table
 
-from .client import DicomWebClient, ServiceError, dumps
+from . import output
+from .client import DicomWebClient, ServiceError
 from .errors import HttpError
 
 DICOM_JSON = "application/dicom+json"
@@ -257,7 +257,8 @@ def add_commands(commands: Any) -> None:
         action.add_argument("order", help="the order's UID")
         action.add_argument("--institution")
     for action in (create, get, search, tags):
-        action.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        action.add_argument("--json", action="store_true", help="the same as -o json")
+        output.add_options(action)
 
 
 def _help(name: str) -> str:
@@ -280,14 +281,14 @@ async def _order(client: DicomWebClient, arguments: argparse.Namespace, console:
     orders = OrderClient(client, getattr(arguments, "institution", None))
     if command == "create":
         uid, study = await orders.create({name: getattr(arguments, name) for name in FIELDS})
-        _print(arguments, {"order": uid, "study_instance_uid": study}, console)
+        output.show(arguments, {"order": uid, "study_instance_uid": study})
     elif command == "get":
         found = await orders.get(arguments.order)
         shown = {"order": arguments.order, "state": _get(found["item"], "00741000"),
                  **{name: _get(found["item"], FIELDS[name][0]) for name in FIELDS},
                  "study_instance_uid": _get(found["item"], "0020000D"), "assigned_to": _assignees(found["item"]),
                  "series": found["series"], "instances": found["instances"]}  # fmt: skip
-        _print(arguments, shown, console)
+        output.show(arguments, shown)
     elif command == "delete":
         if not arguments.yes and (
             not sys.stdin.isatty() or input(f"Delete order {arguments.order}? Type 'yes': ") != "yes"
@@ -303,7 +304,7 @@ async def _order(client: DicomWebClient, arguments: argparse.Namespace, console:
         console.print(f"Assigned order {arguments.order} to {len(ids)} user(s) and group(s)")
     else:
         rows = await orders.tags(arguments.order, arguments.tag, arguments.series)
-        _print_rows(arguments, rows)
+        output.show(arguments, rows)
     return 0
 
 
@@ -329,30 +330,8 @@ async def _search(client: DicomWebClient, arguments: argparse.Namespace) -> int:
         found += [r for r in results if partitioned or not institution or _get(r, "00080080") == institution]
     rows = [{"order": _get(r, "00080018"), "state": _get(r, "00741000"),
              **{name: _get(r, FIELDS[name][0]) for name in LISTED}} for r in found]  # fmt: skip
-    _print_rows(arguments, rows, f"{len(rows)} orders")
+    output.show(arguments, rows, title=f"{len(rows)} orders")
     return 0
-
-
-def _print(arguments: argparse.Namespace, values: dict, console: Console) -> None:
-    if getattr(arguments, "json", False):
-        print(dumps(values))
-        return
-    table = Table("property", "value")
-    for name, value in values.items():
-        table.add_row(name, str(value))
-    Console().print(table)
-
-
-def _print_rows(arguments: argparse.Namespace, rows: list[dict], title: str | None = None) -> None:
-    if getattr(arguments, "json", False):
-        print(dumps(rows))
-        return
-    columns = list(rows[0]) if rows else ["order"]
-    table = Table(*columns, title=title)
-    for row in rows:
-        table.add_row(*(json.dumps(row[c], ensure_ascii=False) if isinstance(row[c], list) else str(row[c])
-                        for c in columns))  # fmt: skip
-    Console().print(table)
 
 
 COMMANDS: dict[str, Callable[..., Awaitable[int]]] = {"order": _order}

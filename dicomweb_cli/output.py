@@ -49,6 +49,22 @@ def query(data: Any, expression: str | None) -> Any:
         raise ServiceError(f"--query is not valid JMESPath: {message}; see https://jmespath.org") from error
 
 
+def show(
+    arguments: argparse.Namespace, data: Any, columns: list[str] | None = None, title: str | None = None,
+    raw: Any = None,
+) -> None:  # fmt: skip
+    """What a command prints: `data` (rows, or one object) in the -o format, picked from by --query first.
+    `--json` (where a command has it) is -o json, of `raw` when given (the service's own JSON). A table (and
+    tsv, csv) without --query has the command's usual `columns`; json has everything. One object, as a table,
+    is a row per property."""
+    as_json = getattr(arguments, "json", False)
+    picked = query(raw if as_json and raw is not None else data, arguments.query)
+    shown = "json" if as_json else arguments.output
+    if isinstance(picked, dict) and shown == "table":
+        picked, columns = [{"property": key, "value": value} for key, value in picked.items()], None
+    render(picked, shown, columns if not arguments.query and shown in ("table", "tsv", "csv") else None, title)
+
+
 def render(data: Any, output: str, columns: list[str] | None = None, title: str | None = None) -> None:
     """Print `data` to stdout in the chosen format; `columns`, when given, are a table's (and tsv/csv's) columns."""
     if output in ("json", "jsonc"):
