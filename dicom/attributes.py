@@ -19,7 +19,7 @@ class Attribute:
     keyword: str
     level: Level
     searchable: bool = False
-    default: bool = False  # returned without includefield in v2
+    default: bool = False  # returned without includefield (v1 also returns every stored one)
     computed: bool = False  # derived from the archive, not from any one file
     indexed: bool = True  # searchable ones: has pointer rows; if not, it only filters what others found
     # An extended query tag (added at run time): its tag and VR are given, as a private tag has no keyword.
@@ -49,13 +49,13 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("ReferringPhysicianName", _S, searchable=True, default=True),
     Attribute("StudyDate", _S, searchable=True, default=True),
     Attribute("StudyDescription", _S, searchable=True, default=True),
-    Attribute("ModalitiesInStudy", _S, searchable=True, computed=True),
+    Attribute("ModalitiesInStudy", _S, searchable=True, default=True, computed=True),
     Attribute("SpecificCharacterSet", _S),
     Attribute("StudyTime", _S, searchable=True),
     Attribute("PatientSex", _S),
     Attribute("StudyID", _S),
-    Attribute("NumberOfStudyRelatedSeries", _S, computed=True),
-    Attribute("NumberOfStudyRelatedInstances", _S, computed=True),
+    Attribute("NumberOfStudyRelatedSeries", _S, default=True, computed=True),
+    Attribute("NumberOfStudyRelatedInstances", _S, default=True, computed=True),
     Attribute("SeriesInstanceUID", _R, searchable=True, default=True),
     Attribute("Modality", _R, searchable=True, default=True),
     Attribute("PerformedProcedureStepStartDate", _R, searchable=True, default=True),
@@ -63,7 +63,7 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("SeriesDescription", _R),
     Attribute("SeriesNumber", _R, searchable=True, indexed=False),
     Attribute("SeriesDate", _R, searchable=True),
-    Attribute("NumberOfSeriesRelatedInstances", _R, computed=True),
+    Attribute("NumberOfSeriesRelatedInstances", _R, default=True, computed=True),
     Attribute("SOPInstanceUID", _I, searchable=True, default=True),
     Attribute("SOPClassUID", _I, searchable=True, indexed=False),
     Attribute("InstanceNumber", _I, searchable=True, indexed=False),

@@ -194,7 +194,37 @@ def test_v2_returns_the_default_study_attributes_the_study_has(
 ) -> None:
     (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=archive["a"])
     # StudyDescription and PatientBirthDate are defaults too, but study A's files do not have them.
-    assert set(result) == {"00080020", "00080050", "00080090", "00100010", "00100020", "0020000D"}
+    stored = {"00080020", "00080050", "00080090", "00100010", "00100020", "0020000D"}
+    assert set(result) == stored | {"00080061", "00201206", "00201208"}
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_study_results_carry_modalities_and_counts_by_default(
+    client: httpx.Client, base_url: str, archive: dict, version: str
+) -> None:
+    """What every viewer's study list shows (PS3.18 lists them among a study's QIDO attributes)."""
+    (result,) = search(client, f"{base_url.replace('/v2', '/' + version)}/studies", StudyInstanceUID=archive["a"])
+    assert values(result, "00080061") == ["CT", "MR"]
+    assert values(result, "00201206") == [2]
+    assert values(result, "00201208") == [2]
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_series_results_carry_their_instance_count_by_default(
+    client: httpx.Client, base_url: str, archive: dict, version: str
+) -> None:
+    url = f"{base_url.replace('/v2', '/' + version)}/studies/{archive['a']}/series"
+    results = search(client, url, SeriesInstanceUID=archive["a_mr"])
+    assert [values(r, "00201209") for r in results] == [[1]]
+    assert "00201208" not in results[0]  # the study's counts only when asked for
+
+
+def test_modality_asked_of_a_study_answers_its_series_modalities(
+    client: httpx.Client, base_url: str, archive: dict
+) -> None:
+    """OHIF's study list asks includefield=00080060 at study level and reads Modality."""
+    (result,) = search(client, f"{base_url}/studies", StudyInstanceUID=archive["a"], includefield="00080060")
+    assert values(result, "00080060") == ["CT", "MR"]
 
 
 def test_v1_returns_more_attributes_by_default(client: httpx.Client, v1_url: str, archive: dict) -> None:

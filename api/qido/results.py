@@ -24,9 +24,11 @@ class Row:
 
 
 def study_attrs(row: StudyRow) -> DicomJson:
-    """The study's attributes with ModalitiesInStudy and its counts, derived when it was written."""
+    """The study's attributes with its modalities and counts, derived when it was written."""
     attrs = dict(row.attrs)
-    attrs["00080061"] = {"vr": "CS", "Value": row.modalities} if row.modalities else {"vr": "CS"}
+    modalities = {"vr": "CS", "Value": row.modalities} if row.modalities else {"vr": "CS"}
+    attrs["00080061"] = modalities
+    attrs["00080060"] = modalities  # Modality asked of a study (viewers' study lists do): its series' modalities
     attrs["00201206"] = {"vr": "IS", "Value": [row.series_count]}
     attrs["00201208"] = {"vr": "IS", "Value": [row.instance_count]}
     return attrs

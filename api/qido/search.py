@@ -27,7 +27,12 @@ def returned_tags(query: Query, api_version: str, extended: tuple[Attribute, ...
     visible = [a for a in (*ATTRIBUTES, *extended) if a.level <= query.level]
     if query.include_all:
         return {a.tag for a in visible} | query.include
-    defaults = {a.tag for a in visible if a.default or (api_version == "v1" and not a.computed)}
+    # A study's counts describe the study: a series or instance result carries them only when asked for.
+    defaults = {
+        a.tag
+        for a in visible
+        if (a.default or (api_version == "v1" and not a.computed)) and not (a.computed and a.level < query.level)
+    }
     return defaults | query.include
 
 
