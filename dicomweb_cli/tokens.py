@@ -1,11 +1,12 @@
 """Access tokens for the `dicomweb` command line, with msal and azure-identity.
 
 `client`: a service principal (client credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET).
-`device`: a person signs in once with a device code; msal's token cache is kept in a file (mode 600), so
-later runs refresh silently. `cli`: the existing `az login` (where Conditional Access blocks device codes);
-`managed-identity`: the machine's or pod's identity; `default`: azure-identity's DefaultAzureCredential order
-(environment, workload identity, managed identity, Azure CLI, ...). `none`: no token, for a local service with
-authentication off.
+`device`: a person signs in once with a device code. Both keep msal's token cache in a file (mode 600): a
+script calling the command many times signs in once, the service principal's token reused until shortly before
+it expires (msal takes a new one in its last 5 minutes), a person's refreshed silently.
+`cli`: the existing `az login` (where Conditional Access blocks device codes); `managed-identity`: the machine's
+or pod's identity; `default`: azure-identity's DefaultAzureCredential order (environment, workload identity,
+managed identity, Azure CLI, ...). `none`: no token, for a local service with authentication off.
 """
 
 from __future__ import annotations
@@ -104,12 +105,12 @@ class TokenProvider:
             options: dict[str, Any] = {"authority": authority, "token_cache": self._cache}
             if self.http_client is not None:
                 options["http_client"] = self.http_client
+            self._load_cache()
             if self.mode == "client":
                 self._app = msal.ConfidentialClientApplication(
                     self.client_id, client_credential=self.client_secret, **options
                 )
             else:
-                self._load_cache()
                 self._app = msal.PublicClientApplication(self.client_id, **options)
         return self._app
 
@@ -136,7 +137,7 @@ class TokenProvider:
     def _save_cache(self) -> None:
         """Written to a private temporary file that replaces the cache, so the cache is never readable by others
         (even when the file existed with wider permissions) nor half-written."""
-        if self.mode != "device" or not self._cache.has_state_changed:
+        if not self._cache.has_state_changed:
             return
         self.cache_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor, temporary = tempfile.mkstemp(dir=self.cache_path.parent, prefix=".msal-", suffix=".tmp")

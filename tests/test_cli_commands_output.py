@@ -1,0 +1,75 @@
+"""-o table|json|jsonc|tsv|csv and --query on the order, folder and share commands, and `dicomweb --help` as the
+list of commands: the installed command against the local host on Azurite (auth off), piped as a script runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from pydicom.uid import generate_uid
+
+from dicomweb_cli.cli import parser
+from tests.test_cli import run
+from tests.test_shares_common import store_study
+
+ORDER = ("--institution", "General", "--patient-name", "Doe^Jane", "--birth-date", "1980-06-15", "--modality", "CT")
+
+
+def create_order(url: str, patient: str) -> str:
+    created = run(url, "order", "create", *ORDER, "--patient-id", patient, "-o", "tsv", "--query", "order")
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip()
+
+
+def test_order_create_with_o_tsv_and_query_prints_the_order_uid_alone(base_url: str) -> None:
+    uid = create_order(base_url, "OUT" + generate_uid()[-10:])
+    assert uid.count(".") > 3 and "\t" not in uid and "\n" not in uid
+    got = run(base_url, "order", "get", uid, "-o", "json", "--query", "{uid: order, state: state}")
+    assert json.loads(got.stdout) == {"uid": uid, "state": "SCHEDULED"}
+
+
+def test_order_search_o_tsv_prints_a_line_per_order_with_the_columns_asked(base_url: str) -> None:
+    patient = "OUT" + generate_uid()[-10:]
+    uids = sorted(create_order(base_url, patient) for _ in range(2))
+    found = run(base_url, "order", "search", "--patient-id", patient, "-o", "tsv", "--query", "[].[order, modality]")
+    assert sorted(line.split("\t") for line in found.stdout.splitlines()) == [[uid, "CT"] for uid in uids]
+
+
+def test_a_piped_order_table_shows_whole_uids(base_url: str) -> None:
+    patient = "OUT" + generate_uid()[-10:]
+    uid = create_order(base_url, patient)
+    table = run(base_url, "order", "search", "--patient-id", patient)
+    assert table.returncode == 0 and uid in table.stdout and "…" not in table.stdout
+
+
+def test_folder_search_with_query_and_csv(base_url: str) -> None:
+    name = "Out " + generate_uid()[-8:]
+    created = run(base_url, "folder", "create", name, "-o", "tsv", "--query", "[0].id")
+    folder = created.stdout.strip()
+    assert created.returncode == 0 and folder, created.stderr
+    found = run(base_url, "folder", "search", "--name", name, "-o", "csv")
+    rows = list(csv.DictReader(io.StringIO(found.stdout)))
+    assert [(row["id"], row["name"]) for row in rows] == [(folder, name)]
+
+
+def test_share_studies_and_list_with_o_and_query(client: httpx.Client, base_url: str) -> None:
+    study = store_study(client, base_url, {}, series=1, instances=1).study
+    expires = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    created = run(base_url, "share", "studies", study, "--expires", expires, "-o", "json",
+                  "--query", "{id: id, url: url}")  # fmt: skip
+    share = json.loads(created.stdout)
+    assert client.get(share["url"] + "/studies").status_code == 200
+    listed = run(base_url, "share", "list", "-o", "tsv", "--query", f"[?id=='{share['id']}'].expires")
+    assert listed.stdout.strip().startswith(expires)
+
+
+def test_help_lists_every_command_on_one_line_each() -> None:
+    commands = parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    shown = run("http://unused", "--help", COLUMNS="60").stdout
+    section = shown.split("\ncommands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split()[0] for line in section] == list(commands)
+    assert all(len(line.split()) > 2 for line in section), "each with what it does"
+    assert {"tags", "operation", "order", "folder", "share", "changes"} <= set(commands)
