@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 
 from .clients import DEFAULT_PARTITION, Storage, get_storage
 from .transactions import MAX_ATTEMPTS, StudyBusy
@@ -41,6 +41,9 @@ COUNTER = "~next"
 CREATE, DELETE = "create", "delete"
 CURRENT, REPLACED, DELETED = "current", "replaced", "deleted"
 PER_TRANSACTION = 30  # entries per append: each takes up to 3 operations (entry, marker, a State update)
+# The counter as this process last wrote it, per feed table: the next append tries it without reading it first
+# (one round trip instead of two); if another host advanced it meanwhile, the ETag refuses and it is read.
+_last_written: dict[str, TableEntity] = {}
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ async def record(changes: list[Change], recovering: bool = False) -> None:
 async def _append(changes: list[Change], recovering: bool) -> None:
     root, table = await _feed()
     for attempt in range(MAX_ATTEMPTS):
-        counter = await root.get(table, FEED, COUNTER)
+        counter = _last_written.pop(table.url, None) if attempt == 0 else None
+        counter = counter or await root.get(table, FEED, COUNTER)
         pending = changes
         if recovering:
             markers = await asyncio.gather(*(root.get(table, FEED, _marker(c.version, c.action)) for c in changes))
@@ -106,11 +110,18 @@ async def _append(changes: list[Change], recovering: bool) -> None:
             return
         operations = await _operations(root, table, counter, pending)
         try:
-            await table.submit_transaction(operations)
+            written = await table.submit_transaction(operations)
+            _last_written[table.url] = _with_etag(operations[-1][1], written[-1]["etag"])
             return
         except (TableTransactionError, ResourceExistsError, ResourceModifiedError):
             await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))  # another host appended first
     raise StudyBusy()
+
+
+def _with_etag(row: dict, etag: str) -> TableEntity:
+    entity = TableEntity(row)
+    entity._metadata = {"etag": etag, "timestamp": None}
+    return entity
 
 
 async def _operations(root: Storage, table: object, counter: dict | None, changes: list[Change]) -> list[tuple]:
