@@ -252,7 +252,7 @@ async def _upload(client: DicomWebClient, arguments: argparse.Namespace, console
     if arguments.output != "table":  # for scripts: every file with its outcome, on stdout
         warned = {path for path, _ in summary.warned}
         outcomes = [("stored", [(path, "") for path in summary.stored if path not in warned]),
-                    ("already present", [(path, "") for path in summary.already_present]),
+                    ("already stored", [(path, "") for path in summary.already_stored]),
                     ("warning", summary.warned), ("failed", summary.failed), ("skipped", skipped)]  # fmt: skip
         rows = [{"path": str(path), "outcome": outcome, "reason": reason}
                 for outcome, items in outcomes for path, reason in items]  # fmt: skip
@@ -263,7 +263,7 @@ async def _upload(client: DicomWebClient, arguments: argparse.Namespace, console
 def _print_summary(summary: UploadSummary, skipped: list[tuple[Path, str]], console: Console) -> None:
     """Counts, then every file that was not simply stored, one line each, with its reason."""
     console.print(
-        f"stored: {len(summary.stored)}  already present: {len(summary.already_present)}  failed: {len(summary.failed)}"
+        f"stored: {len(summary.stored)}  already stored: {len(summary.already_stored)}  failed: {len(summary.failed)}"
         f"  skipped: {len(skipped)}  warnings: {len(summary.warned)}"
     )
     lines = [("warning", "yellow", summary.warned), ("skipped", "dim", skipped), ("failed", "red", summary.failed)]

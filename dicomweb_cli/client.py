@@ -18,6 +18,7 @@ from dicomweb_wire.uids import is_valid_uid
 
 from .errors import HttpError
 from .errors import ServiceError as ServiceError  # where the other command modules import it from
+from .resume import stored_already
 
 READ_CHUNK = 1024 * 1024
 PREAMBLE = b"\0" * 128 + b"DICM"
@@ -72,18 +73,21 @@ def find_dicom_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path
     return found, skipped
 
 
-def sop_instance_uid(path: Path) -> str:
+def instance_uids(path: Path) -> tuple[str, str]:
+    """The file's Study and SOP Instance UIDs, read without its pixel data; empty where unreadable."""
+    keywords = ["StudyInstanceUID", "SOPInstanceUID"]
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"], force=True)
-        return str(header.get("SOPInstanceUID", ""))
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=keywords, force=True)
     except Exception:
-        return ""
+        return "", ""
+    study, sop = (str(header.get(keyword, "")).strip("\0 ") for keyword in keywords)
+    return study, sop
 
 
 @dataclass
 class UploadSummary:
     stored: list[Path] = field(default_factory=list)
-    already_present: list[Path] = field(default_factory=list)
+    already_stored: list[Path] = field(default_factory=list)  # not sent (the service has them), or it said so
     failed: list[tuple[Path, str]] = field(default_factory=list)
     warned: list[tuple[Path, str]] = field(default_factory=list)  # stored, with a v2 warning (202)
 
@@ -109,22 +113,30 @@ class DicomWebClient:
     ) -> UploadSummary:  # fmt: skip
         """Store the files, `batch_size` a request, `parallel` requests at once; `on_progress(files, bytes)` is
         told as each chunk and each file is sent (negative when a retried request starts over). `study`: only
-        into that study (others fail with 43265); `upsert`: PUT, replacing what is stored under the same UIDs."""
+        into that study (others fail with 43265); `upsert`: PUT, replacing what is stored under the same UIDs.
+        Files whose instance the service has already stored are not sent (resume.py), unless upserting."""
         target = ("PUT" if upsert else "POST", f"{self.base_url}/studies" + (f"/{study}" if study else ""))
         summary = UploadSummary()
+        uids = {path: instance_uids(path) for path in files}
+        if not upsert:
+            there = await stored_already(self, {p: u for p, u in uids.items() if u[0] == (study or u[0])}, parallel)
+            summary.already_stored = [path for path in files if path in there]
+            files = [path for path in files if path not in there]
+            on_progress(len(there), sum(path.stat().st_size for path in there))
         limit = asyncio.Semaphore(parallel)
         batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
 
         async def send(batch: list[Path]) -> None:
             async with limit:
-                await self._store_batch(target, batch, summary, on_progress)
+                await self._store_batch(target, batch, {path: uids[path][1] for path in batch}, summary, on_progress)
 
         await asyncio.gather(*(send(batch) for batch in batches))
         return summary
 
     async def _store_batch(
-        self, target: tuple[str, str], batch: list[Path], summary: UploadSummary, on_progress: Progress
-    ) -> None:
+        self, target: tuple[str, str], batch: list[Path], uids: dict[Path, str], summary: UploadSummary,
+        on_progress: Progress,
+    ) -> None:  # fmt: skip
         boundary = new_boundary()
         headers = self.headers("application/dicom+json")
         headers["Content-Type"] = f'multipart/related; type="application/dicom"; boundary={boundary}'
@@ -140,7 +152,6 @@ class DicomWebClient:
                 raise error  # every other batch would meet the same refusal
             summary.failed += [(path, str(error)) for path in batch]
             return
-        uids = {path: sop_instance_uid(path) for path in batch}
         pending = list(batch)
 
         def take(uid: str) -> Path | None:
@@ -163,7 +174,7 @@ class DicomWebClient:
             if path is None:
                 continue
             if reason in (ALREADY_EXISTS, STORED_CONCURRENTLY):
-                summary.already_present.append(path)
+                summary.already_stored.append(path)
                 continue
             summary.failed.append((path, f"{reason} {FAILURES.get(reason, '')}. {_comments(item)}".strip(". ")))
 

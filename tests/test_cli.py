@@ -65,7 +65,7 @@ def test_help_is_installed_as_a_command() -> None:
 def test_upload_reports_stored_failed_and_skipped_and_exits_nonzero_on_failures(folder: dict, base_url: str) -> None:
     result = run(base_url, "upload", str(folder["root"]), "--batch-size", "2", "--parallel", "3")
     assert result.returncode == 1
-    assert "stored: 5  already present: 0  failed: 1  skipped: 1" in result.stderr
+    assert "stored: 5  already stored: 0  failed: 1  skipped: 1" in result.stderr
     assert "broken.dcm" in result.stderr and "43264" in result.stderr
 
 
@@ -77,12 +77,12 @@ def test_upload_shows_files_bytes_and_speed_on_a_terminal(folder: dict, base_url
     assert re.search(rf"5/5 files .*{total / 1000:.1f}/{total / 1000:.1f} kB .*(\?|[\d.]+ [kMG]?B/s)", final), final
 
 
-def test_uploading_again_reports_already_present(folder: dict, base_url: str) -> None:
+def test_uploading_again_reports_already_stored(folder: dict, base_url: str) -> None:
     run(base_url, "upload", str(folder["root"]))
     (folder["root"] / "broken.dcm").unlink()
     result = run(base_url, "upload", str(folder["root"]))
     assert result.returncode == 0
-    assert "stored: 0  already present: 5  failed: 0" in result.stderr
+    assert "stored: 0  already stored: 5  failed: 0" in result.stderr
 
 
 def test_search_prints_a_table_or_json(folder: dict, base_url: str) -> None:

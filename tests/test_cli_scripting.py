@@ -137,7 +137,7 @@ def test_an_upload_meeting_a_503_sends_the_batch_again_whole(folder: dict, servi
     with FaultProxy(service.port, first_post_busy) as proxy:
         result = run(f"http://127.0.0.1:{proxy.port}/v2", "upload", str(folder["root"]), "--batch-size", "10")
     assert result.returncode == 0, result.stderr
-    assert "stored: 5  already present: 0  failed: 0" in result.stderr
+    assert "stored: 5  already stored: 0  failed: 0" in result.stderr
     assert first_post_busy.posts == 2
 
 
@@ -220,7 +220,7 @@ def test_an_interrupted_upload_run_again_stores_the_rest_and_says_what_was_there
         command.wait(timeout=30)
     again = run(base_url, "upload", str(folder["root"]))
     assert again.returncode == 0, again.stderr
-    assert "stored: 4  already present: 1  failed: 0" in again.stderr
+    assert "stored: 4  already stored: 1  failed: 0" in again.stderr
 
 
 def test_ctrl_c_ends_with_one_line_and_exit_130(folder: dict, service: LocalHost) -> None:  # noqa: F811

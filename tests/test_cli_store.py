@@ -13,7 +13,7 @@ def test_upload_into_a_study_stores_its_files_and_fails_another_studys(folder: d
     other.write_bytes(make_instance(PatientID=folder["patient"]))
     result = run(base_url, "upload", str(folder["root"]), "--study", folder["study"])
     assert result.returncode == 1
-    assert "stored: 5  already present: 0  failed: 1" in result.stderr
+    assert "stored: 5  already stored: 0  failed: 1" in result.stderr
     assert f"failed {other}: 43265 study does not match" in result.stderr
 
 
@@ -22,4 +22,4 @@ def test_upsert_replaces_what_is_stored_instead_of_reporting_it_present(folder: 
     assert run(base_url, "upload", str(folder["root"])).returncode == 0
     result = run(base_url, "upload", str(folder["root"]), "--upsert")
     assert result.returncode == 0, result.stderr
-    assert "stored: 5  already present: 0  failed: 0" in result.stderr
+    assert "stored: 5  already stored: 0  failed: 0" in result.stderr

@@ -53,4 +53,4 @@ def test_the_upload_progress_bar_is_one_line_redrawn_in_place(folder: dict, base
     screen = on_screen(tmp_path, "upload", str(folder["root"]), "--batch-size", "1", "--parallel", "1", url=base_url)
     (bar,) = [line for line in screen.splitlines() if "uploading" in line]
     assert "5/5 files" in bar and "━" in bar, screen
-    assert "stored: 5  already present: 0  failed: 0" in screen
+    assert "stored: 5  already stored: 0  failed: 0" in screen
