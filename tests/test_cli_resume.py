@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 
+import pytest
 from aiohttp import web
 
 from tests.conftest import LocalHost
@@ -28,8 +29,11 @@ class Recording(FaultProxy):
         return await super()._handle(request)
 
 
-def interrupted_upload(folder: dict, service: LocalHost) -> None:  # noqa: F811
-    """The command killed while its second file (one a request) is on its way: the first is stored."""
+@pytest.fixture()
+def interrupted(folder: dict, service: LocalHost) -> dict:  # noqa: F811
+    """The folder's upload killed while its second file (one a request) is on its way, as a night's batch job
+    dies: the first file is stored, the rest is not."""
+    (folder["root"] / "broken.dcm").unlink()
     with FaultProxy(service.port, OnePost(2, "hold")) as proxy:
         arguments = ["upload", str(folder["root"]), "--batch-size", "1", "--parallel", "1"]
         command = subprocess.Popen([str(DICOMWEB), "--url", f"http://127.0.0.1:{proxy.port}/v2", *arguments],
@@ -38,24 +42,28 @@ def interrupted_upload(folder: dict, service: LocalHost) -> None:  # noqa: F811
         assert proxy.held.wait(timeout=60)
         command.kill()
         command.wait(timeout=30)
+    return folder
+
+
+def test_an_interrupted_upload_run_again_stores_the_rest_and_says_what_was_there(
+    interrupted: dict, base_url: str
+) -> None:
+    again = run(base_url, "upload", str(interrupted["root"]))
+    assert again.returncode == 0, again.stderr
+    assert "stored: 4  already stored: 1  failed: 0" in again.stderr
 
 
 def test_a_rerun_after_an_interruption_does_not_send_the_stored_files_again(
-    folder: dict,  # noqa: F811
-    service: LocalHost,
-    base_url: str,
+    interrupted: dict, service: LocalHost, base_url: str
 ) -> None:
-    (folder["root"] / "broken.dcm").unlink()
-    interrupted_upload(folder, service)
-    stored = run(base_url, "search", "instances", "--study", folder["study"], "-o", "tsv",
+    stored = run(base_url, "search", "instances", "--study", interrupted["study"], "-o", "tsv",
                  "--query", "[].SOPInstanceUID").stdout.split()  # fmt: skip
     assert len(stored) == 1
     with Recording(service.port) as proxy:
-        again = run(f"http://127.0.0.1:{proxy.port}/v2", "upload", str(folder["root"]), "-o", "json")
+        again = run(f"http://127.0.0.1:{proxy.port}/v2", "upload", str(interrupted["root"]), "-o", "json")
     assert again.returncode == 0, again.stderr
-    assert "stored: 4  already stored: 1  failed: 0" in again.stderr
     sent = b"".join(body for method, _, body in proxy.sent if method == "POST")
-    for path, sop in folder["files"].items():
+    for path, sop in interrupted["files"].items():
         assert (path.read_bytes() in sent) == (sop not in stored), f"{path.name} sent only if it was not stored"
     outcomes = [row["outcome"] for row in json.loads(again.stdout) if row["path"].endswith(".dcm")]
     assert sorted(outcomes) == ["already stored"] + ["stored"] * 4, "the already stored file is named as such"

@@ -204,25 +204,6 @@ def test_upload_with_o_json_lists_every_file_with_its_outcome(folder: dict, base
     assert outcomes["broken.dcm"][0] == "failed" and "43264" in outcomes["broken.dcm"][1]
 
 
-def test_an_interrupted_upload_run_again_stores_the_rest_and_says_what_was_there(
-    folder: dict,  # noqa: F811
-    service: LocalHost,
-    base_url: str,
-) -> None:
-    (folder["root"] / "broken.dcm").unlink()
-    with FaultProxy(service.port, OnePost(2, "hold")) as proxy:
-        url = f"http://127.0.0.1:{proxy.port}/v2"
-        arguments = ["upload", str(folder["root"]), "--batch-size", "1", "--parallel", "1"]
-        command = subprocess.Popen([str(DICOMWEB), "--url", url, *arguments], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, env={**os.environ, "DICOMWEB_AUTH": "none"})  # fmt: skip
-        assert proxy.held.wait(timeout=60)
-        command.kill()  # as a night's batch job dies: the first file is stored, the second was on its way
-        command.wait(timeout=30)
-    again = run(base_url, "upload", str(folder["root"]))
-    assert again.returncode == 0, again.stderr
-    assert "stored: 4  already stored: 1  failed: 0" in again.stderr
-
-
 def test_ctrl_c_ends_with_one_line_and_exit_130(folder: dict, service: LocalHost) -> None:  # noqa: F811
     with FaultProxy(service.port, OnePost(1, "hold")) as proxy:
         command = subprocess.Popen(
