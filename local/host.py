@@ -35,6 +35,7 @@ from archive.clients import close_storage
 from archive.reindex import OPERATIONS_QUEUE_SETTING, operations_queue
 from archive.settings import StorageSettings
 from local.azurite import Azurite, PortsInUse
+from local.viewer import VIEWER_PATH, installed, viewer_middleware
 from shared.problems import DicomWebError
 
 # Azure runs timer functions on their NCRONTAB schedule; the local host runs them at this fixed interval.
@@ -188,7 +189,7 @@ def create_app(app: func.FunctionApp | None = None) -> Starlette:
         routes=routes_from(app),
         exception_handlers={HTTPException: _problem},
         lifespan=lifespan,
-        middleware=_cors(),
+        middleware=_cors() + viewer_middleware(),
     )
 
 
@@ -336,6 +337,8 @@ def main() -> None:
     import uvicorn
 
     print(f"DICOMweb API at http://{arguments.host}:{arguments.port}/v1 and /v2 (Ctrl-C stops it)", flush=True)
+    if installed():
+        print(f"OHIF viewer at http://{arguments.host}:{arguments.port}{VIEWER_PATH}", flush=True)
     try:
         uvicorn.run(
             create_app(),
