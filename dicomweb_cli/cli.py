@@ -119,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     retrieve.add_argument("--flat", action="store_true", help="every file in --out itself, named by SOP Instance UID")
     retrieve.add_argument("--transfer-syntax", default="*", metavar="UID",
                           help="e.g. 1.2.840.10008.1.2.1 (explicit little endian); default *, as stored")  # fmt: skip
+    output.add_options(retrieve)
 
     metadata = commands.add_parser("metadata", help="show the metadata of an instance, or of each in a series or study")
     metadata.add_argument("study")
@@ -310,6 +311,7 @@ async def _retrieve(client: DicomWebClient, arguments: argparse.Namespace, conso
                                         lambda size: progress.update(task, advance=size),
                                         arguments.transfer_syntax, arguments.flat)  # fmt: skip
     console.print(f"{len(written)} instance(s) written to {arguments.out}")
+    output.written(arguments, written)
     return 0
 
 

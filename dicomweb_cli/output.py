@@ -65,6 +65,12 @@ def show(
     render(picked, shown, columns if not arguments.query and shown in ("table", "tsv", "csv") else None, title)
 
 
+def written(arguments: argparse.Namespace, paths: list) -> None:
+    """The files a command wrote, a row each on stdout, when -o (other than table) or --query asks for them."""
+    if arguments.output != "table" or arguments.query:
+        show(arguments, [{"path": str(path)} for path in paths])
+
+
 def render(data: Any, output: str, columns: list[str] | None = None, title: str | None = None) -> None:
     """Print `data` to stdout in the chosen format; `columns`, when given, are a table's (and tsv/csv's) columns."""
     if output in ("json", "jsonc"):

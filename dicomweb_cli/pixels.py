@@ -13,6 +13,7 @@ from rich.console import Console
 from dicomweb_wire.mediatypes import parse_media_type
 from dicomweb_wire.multipart import read_parts
 
+from . import output
 from .client import READ_CHUNK, DicomWebClient
 from .errors import HttpError, ServiceError
 
@@ -27,6 +28,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     frames.add_argument("--transfer-syntax", default="*", metavar="UID",
                         help="* (default): as stored; 1.2.840.10008.1.2.1: decoded to native pixels")  # fmt: skip
     frames.add_argument("--jp2", action="store_true", help="each frame as JPEG 2000 (image/jp2)")
+    output.add_options(frames)
     rendered = commands.add_parser("rendered", help="an instance or one of its frames as a JPEG or PNG image")
     _add_instance(rendered)
     rendered.add_argument("--frame", type=int, help="this frame (from 1) instead of the instance")
@@ -65,6 +67,7 @@ async def _frames(client: DicomWebClient, arguments: argparse.Namespace, console
                 shutil.copyfileobj(spooled, out, READ_CHUNK)
             written.append(target)
     console.print(f"{len(written)} frame(s) written to {arguments.out}")
+    output.written(arguments, written)
     return 0
 
 

@@ -1,5 +1,6 @@
-"""-o table|json|jsonc|tsv|csv and --query on the order, folder and share commands, and `dicomweb --help` as the
-list of commands: the installed command against the local host on Azurite (auth off), piped as a script runs it."""
+"""-o table|json|jsonc|tsv|csv and --query on the order, folder, share, retrieve and frames commands, and
+`dicomweb --help` as the list of commands: the installed command against the local host on Azurite (auth off),
+piped as a script runs it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from pydicom.uid import generate_uid
 
 from dicomweb_cli.cli import parser
+from tests.dicom_factory import make_instance
 from tests.test_cli import run
 from tests.test_shares_common import store_study
 
@@ -73,3 +76,14 @@ def test_help_lists_every_command_on_one_line_each() -> None:
     assert [line.split()[0] for line in section] == list(commands)
     assert all(len(line.split()) > 2 for line in section), "each with what it does"
     assert {"tags", "operation", "order", "folder", "share", "changes"} <= set(commands)
+
+
+def test_retrieve_and_frames_with_o_tsv_list_the_files_they_wrote(base_url: str, tmp_path: Path) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    (tmp_path / "in.dcm").write_bytes(make_instance(study, series, sop, rows=4, columns=4, frames=2))
+    assert run(base_url, "upload", str(tmp_path / "in.dcm")).returncode == 0
+    retrieved = run(base_url, "retrieve", study, "--out", str(tmp_path / "out"), "-o", "tsv")
+    assert retrieved.stdout.split() == [str(tmp_path / "out" / study / series / f"{sop}.dcm")]
+    frames = run(base_url, "-o", "json", "frames", study, series, sop, "--frames", "1,2", "--out", str(tmp_path / "f"),
+                 "--query", "[].path")  # fmt: skip
+    assert json.loads(frames.stdout) == [str(tmp_path / "f" / f"frame-{n}.raw") for n in (1, 2)]
