@@ -20,6 +20,9 @@ from .client import DicomWebClient
 from .errors import HttpError
 from .orders import OrderClient
 
+FOLDER_COLUMNS = ["id", "name", "description", "parent", "created"]
+SHARE_COLUMNS = ["id", "title", "studies", "folder", "expires", "downloadable", "password", "created", "revoked"]
+
 
 class FolderClient:
     """The folder and share operations over a DicomWebClient (its base URL, token and HTTP client)."""
@@ -137,7 +140,8 @@ async def _folder(client: DicomWebClient, arguments: argparse.Namespace, console
         output.show(arguments, [await folders.create_folder(arguments.name, arguments.description, arguments.parent)])
     elif command == "search":
         parent = "" if arguments.top else arguments.parent
-        output.show(arguments, await folders.search_folders(parent, arguments.name, arguments.with_studies))
+        found = await folders.search_folders(parent, arguments.name, arguments.with_studies)
+        output.show(arguments, found, FOLDER_COLUMNS + (["studies"] if arguments.with_studies else []))
     elif command == "add":
         await folders.add_to_folders(arguments.study, arguments.folders)
         console.print(f"Added the study to {len(arguments.folders)} folder(s)")
@@ -166,7 +170,7 @@ async def _share(client: DicomWebClient, arguments: argparse.Namespace, console:
             print(created["url"])
             console.print(f"share {created['id']}, expires {created['expires']}; the link is shown only now")
     elif command == "list":
-        output.show(arguments, await folders.list_shares())
+        output.show(arguments, await folders.list_shares(), SHARE_COLUMNS)
     else:
         await folders.revoke_share(arguments.share_id)
         console.print(f"Revoked share {arguments.share_id}")

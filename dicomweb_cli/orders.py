@@ -330,7 +330,7 @@ async def _search(client: DicomWebClient, arguments: argparse.Namespace) -> int:
         found += [r for r in results if partitioned or not institution or _get(r, "00080080") == institution]
     rows = [{"order": _get(r, "00080018"), "state": _get(r, "00741000"),
              **{name: _get(r, FIELDS[name][0]) for name in LISTED}} for r in found]  # fmt: skip
-    output.show(arguments, rows, title=f"{len(rows)} orders")
+    output.show(arguments, rows, ["order", "state", *LISTED], f"{len(rows)} orders")
     return 0
 
 

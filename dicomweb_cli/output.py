@@ -103,6 +103,8 @@ def tabulate(data: Any, columns: list[str] | None = None) -> tuple[list[str], li
     """A header and rows of text: objects by key (the given columns, else every key in order of appearance),
     lists by position, anything else as one value."""
     items = data if isinstance(data, list) else [] if data is None else [data]
+    if not items and columns:
+        return columns, []
     if items and all(isinstance(item, dict) for item in items):
         header = columns or list(dict.fromkeys(key for item in items for key in item))
         return header, [[cell(item.get(key)) for key in header] for item in items]

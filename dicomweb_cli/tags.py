@@ -122,7 +122,8 @@ async def _add(client: DicomWebClient, arguments: argparse.Namespace, console: C
         spec["privateCreator"] = arguments.private_creator
     started = await _send(client, "POST", "extendedquerytags", [spec], ok=(202,))
     if not arguments.wait:
-        console.print(f"reindex started: follow it with `dicomweb operation get {started['id']} --wait`")
+        console.print(f"reindex started: follow it with `dicomweb operation get {started['id']} --wait`",
+                      soft_wrap=True, highlight=False)  # fmt: skip
         output.show(arguments, {"operationId": started["id"]})
         return errors.OK
     operation = await _wait(client, started["id"], console)
