@@ -78,7 +78,11 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = root.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
 
-    upload = commands.add_parser("upload", help="store every DICOM file under the given files or folders")
+    upload = commands.add_parser("upload", help="store every DICOM file under the given files or folders",
+                                 description="Store every DICOM file under the paths. Files whose instance the service "
+                                 "already has (asked by Study and SOP Instance UID before sending) are not sent and "
+                                 "are counted as 'already stored': run it again after an interruption and only the "
+                                 "rest is sent. Exit 1 when a file failed; the summary names each.")  # fmt: skip
     upload.add_argument("paths", nargs="+", type=Path)
     upload.add_argument("--batch-size", type=int, default=20, help="files per request (default 20)")
     upload.add_argument("--parallel", type=int, default=4, help="requests at once (default 4)")

@@ -31,7 +31,12 @@ POLL_SECONDS = 0.5  # between looks at a running operation (each is one small ta
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    tags = commands.add_parser("tags", help="extended query tags: make any attribute searchable (add, list, ...)")
+    tags = commands.add_parser(
+        "tags",
+        help="extended query tags: make any attribute searchable (add, list, ...)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = tags.add_subparsers(dest="tags_command", required=True)
     add = actions.add_parser("add", help="make an attribute searchable; --wait follows its reindex to the end")
     add.add_argument("tag", help="keyword or 8-hex-digit tag, e.g. BodyPartExamined or 00180015")
