@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from dicom.values import DicomJson, is_empty, subset
 from . import changefeed, extended_tags
 from .clients import Storage
 from .journal import Entry, Item, add_items
-from .lookup import Key, changed_pointers, listing_key, with_values, write_pointers
+from .lookup import STALE_POINTER_AGE, Key, changed_pointers, listing_key, with_values, write_pointers
 from .reads import read_instance, read_rows_for_commit
 from .rows import InstanceRecord, SeriesRow, StudyPartition, StudyRow, now_stamp
 from .transactions import Conflict, StudyBusy, create_or_replace, fitting_groups, retry_on_conflict, submit
@@ -74,10 +75,55 @@ def merge_attrs(old: DicomJson, new: DicomJson) -> DicomJson:
     return merged
 
 
-async def commit_instances(storage: Storage, commits: list[Commit], upsert: bool) -> None:
+@dataclass
+class Prepared:
+    """What a store read and wrote while its first file was still uploading, so that the commit of that one
+    instance starts at its transaction: the study's rows as they were, the other parents its SOP Instance UID
+    has, the extended tags, and the lookup pointers a commit against those rows needs (already written)."""
+
+    key: tuple[str, str]
+    partition: StudyPartition
+    elsewhere: StoredElsewhere | None
+    extended: Extended
+    updated: str
+    written: set[Key]
+    at: float = field(default_factory=time.monotonic)
+
+    def serves(self, group: list[Commit]) -> bool:
+        # Past PREPARED_FOR, a search may have dropped its pointers as stale (lookup.STALE_POINTER_AGE).
+        fresh = time.monotonic() - self.at < PREPARED_FOR.total_seconds()
+        return fresh and len(group) == 1 and group[0].key == self.key
+
+
+PREPARED_FOR = STALE_POINTER_AGE / 3
+
+
+async def prepare(storage: Storage, item: ParsedInstance, upsert: bool) -> Prepared | None:
+    """Run the commit's reads and pointer writes beside the upload; None if they failed (the commit then does
+    them itself, and meets the same failure where it is answered properly)."""
+    key = (item.series_uid, item.sop_uid)
+    try:
+        partition, elsewhere, extended = await asyncio.gather(
+            read_rows_for_commit(storage, item.study_uid, [key]),
+            _stored_elsewhere(storage, item.study_uid, [item]),
+            _extended(),
+        )
+        updated, refused = now_stamp(), (key in partition.instances and not upsert) or bool(elsewhere)
+        would_be = Commit(item, Entry("", "", "", [Item(item.study_uid, *key, "")], 0.0))
+        pointers = [] if refused else _group_changes(item.study_uid, [would_be], partition, extended, updated)[1]
+        await write_pointers(storage, pointers)
+    except Exception:
+        log.info("store: the commit's reads ahead of the upload failed; the commit reads itself", exc_info=True)
+        return None
+    return Prepared(key, partition, elsewhere.get(item.sop_uid), extended, updated, set(pointers))
+
+
+async def commit_instances(
+    storage: Storage, commits: list[Commit], upsert: bool, prepared: Prepared | None = None
+) -> None:
     """Make stored blobs visible; each commit's outcome is set on it (error None when committed)."""
     for group in _groups(commits):
-        await _commit_group(storage, group, upsert)
+        await _commit_group(storage, group, upsert, prepared if prepared and prepared.serves(group) else None)
 
 
 def _groups(commits: list[Commit]) -> Iterator[list[Commit]]:
@@ -96,26 +142,41 @@ def _groups(commits: list[Commit]) -> Iterator[list[Commit]]:
         pending = rest
 
 
-async def _stored_elsewhere(storage: Storage, study: str, group: list[Commit]) -> None:
-    """Fail the commits whose SOP Instance UID is stored under another study or series (found through its
-    lookup pointers, each confirmed by reading the instance row it points at)."""
-    by_sop = {commit.item.sop_uid: commit for commit in group}
+async def _stored_elsewhere(storage: Storage, study: str, items: list[ParsedInstance]) -> dict[str, StoredElsewhere]:
+    """The SOP Instance UIDs stored under another study or series (found through their lookup pointers, each
+    confirmed by reading the instance row it points at)."""
+    by_sop = {item.sop_uid: item for item in items}
     pointers = await with_values(storage, BY_KEYWORD["SOPInstanceUID"], list(by_sop))
     others = sorted({p.target for p in pointers if len(p.target) == 3 and p.target[2] in by_sop
-                     and p.target[:2] != (study, by_sop[p.target[2]].item.series_uid)})  # fmt: skip
+                     and p.target[:2] != (study, by_sop[p.target[2]].series_uid)})  # fmt: skip
     found = await asyncio.gather(*(read_instance(storage, *target) for target in others))
-    for (other_study, other_series, sop), record in zip(others, found, strict=True):
-        if record is not None:
-            by_sop[sop].error = StoredElsewhere(other_study, other_series)
+    pairs = zip(others, found, strict=True)
+    return {sop: StoredElsewhere(study, series) for (study, series, sop), record in pairs if record is not None}
 
 
-async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> None:
+async def _extended() -> Extended:
+    return {level: await extended_tags.indexed_at(level) for level in Level}
+
+
+async def _commit_group(storage: Storage, group: list[Commit], upsert: bool, prepared: Prepared | None) -> None:
+    """The SOP check, the extended tags and the first read of the rows go together (or were `prepared`);
+    a conflict reads the rows again."""
     study = group[0].item.study_uid
-    await _stored_elsewhere(storage, study, group)
-    extended = {level: await extended_tags.indexed_at(level) for level in Level}
+    if prepared is None:
+        elsewhere, extended, first_read = await asyncio.gather(
+            _stored_elsewhere(storage, study, [c.item for c in group]),
+            _extended(),
+            read_rows_for_commit(storage, study, [c.key for c in group]),
+        )
+    else:
+        elsewhere = {prepared.key[1]: prepared.elsewhere} if prepared.elsewhere else {}
+        extended, first_read = prepared.extended, prepared.partition
+    for commit in group:
+        if commit.item.sop_uid in elsewhere:
+            commit.error = elsewhere[commit.item.sop_uid]
     absent_at_first_read: set[tuple[str, str]] | None = None
 
-    async def attempt(_: int) -> None:
+    async def attempt(number: int) -> None:
         nonlocal absent_at_first_read
         for commit in group:
             if commit.error is None and commit.entry.past_deadline():
@@ -123,7 +184,10 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> 
         live = [c for c in group if c.error is None]
         if not live:
             return
-        partition = await read_rows_for_commit(storage, study, [c.key for c in live])
+        if number == 0:
+            partition = first_read
+        else:
+            partition = await read_rows_for_commit(storage, study, [c.key for c in live])
         existing = partition.instances
         if absent_at_first_read is None:
             absent_at_first_read = {c.key for c in live if c.key not in existing}
@@ -138,8 +202,10 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool) -> 
         await asyncio.gather(
             *(add_items(storage, c.entry, [Item(study, *c.key, existing[c.key].version)]) for c in replacing)
         )
-        operations, pointers = _group_changes(study, live, partition, extended)
-        await write_pointers(storage, pointers)
+        ahead = prepared if number == 0 and prepared is not None else None
+        updated = ahead.updated if ahead else now_stamp()
+        operations, pointers = _group_changes(study, live, partition, extended, updated)
+        await write_pointers(storage, [key for key in pointers if not ahead or key not in ahead.written])
         try:
             await submit(storage.studies, operations)
         except Conflict:
@@ -211,10 +277,9 @@ def _row_bytes(commit: Commit) -> int:
 
 
 def _group_changes(
-    study: str, live: list[Commit], partition: StudyPartition, extended: Extended
+    study: str, live: list[Commit], partition: StudyPartition, extended: Extended, updated: str
 ) -> tuple[list[tuple], list[Key]]:
     """The transaction's operations (study, series, instance rows) and the lookup pointers they need."""
-    updated = now_stamp()
     old_study, existing = partition.study, partition.instances
     old_study_attrs = old_study.attrs if old_study else {}
     study_attrs = old_study_attrs

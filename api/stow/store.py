@@ -13,7 +13,15 @@ from starlette.responses import Response
 
 from archive.blobs import new_version
 from archive.clients import Storage, get_storage
-from archive.commit import AlreadyStored, Commit, StoredConcurrently, StoredElsewhere, commit_instances
+from archive.commit import (
+    AlreadyStored,
+    Commit,
+    Prepared,
+    StoredConcurrently,
+    StoredElsewhere,
+    commit_instances,
+    prepare,
+)
 from archive.instance_files import write_version
 from archive.journal import STORE, Entry, Item, close_entries, new_request_id, open_entry
 from archive.partitions import Partition
@@ -40,6 +48,7 @@ class Staged:
     item: ParsedInstance
     version: str
     entry: Entry
+    prepared: Prepared | None = None
 
 
 @creates_partition
@@ -58,7 +67,8 @@ async def store(
         async for part in parts:
             try:
                 _check_part_type(part)
-                outcomes.append(await _stage(storage, part, api_version, study_in_path, journal_request))
+                ahead = not outcomes  # the first part: its commit's reads and pointers go beside its upload
+                outcomes.append(await _stage(storage, part, api_version, study_in_path, journal_request, ahead, upsert))
             finally:
                 part.close()
             if isinstance(outcomes[-1], Staged):
@@ -127,8 +137,9 @@ def _check_part_type(part: Part) -> None:
 
 
 async def _stage(
-    storage: Storage, part: Part, api_version: str, study_in_path: str | None, journal_request: str
-) -> Outcome | Staged:
+    storage: Storage, part: Part, api_version: str, study_in_path: str | None, journal_request: str,
+    ahead: bool = False, upsert: bool = False,
+) -> Outcome | Staged:  # fmt: skip
     """Parse and upload one instance; it stays invisible (no index row) until committed.
 
     The journal names the version before any byte of it is written, so a crash leaves no orphan.
@@ -142,11 +153,14 @@ async def _stage(
     metadata_json = json.dumps(item.metadata).encode()
     part.file.seek(0)
     entry = None
+    preparing = asyncio.create_task(prepare(storage, item, upsert)) if ahead else None
     try:
         journaled = Item(item.study_uid, item.series_uid, item.sop_uid, version)
         entry = await open_entry(storage, STORE, [journaled], journal_request)
         await write_version(storage, version, part.file, part.size, metadata_json)
     except Exception as error:
+        if preparing is not None:
+            await preparing
         if entry is not None:
             await _release(storage, [(entry, [version])])
         if is_outage(error):  # nothing of this request is committed yet: the client can simply retry
@@ -156,7 +170,7 @@ async def _stage(
         )
         failure.__cause__ = error
         return Outcome(item.sop_class_uid, item.sop_uid, failure=failure)
-    return Staged(item, version, entry)
+    return Staged(item, version, entry, await preparing if preparing is not None else None)
 
 
 async def _release(storage: Storage, owned: list[tuple[Entry, list[str]]], close: bool = True) -> None:
@@ -177,7 +191,7 @@ def _identity(part: Part) -> tuple[str | None, str | None]:
 async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[int, Outcome]:
     """Commit every staged instance (a study's together), then remove what is not kept, in one pass."""
     commits = [Commit(s.item, s.entry) for s in staged]
-    await commit_instances(storage, commits, upsert)
+    await commit_instances(storage, commits, upsert, staged[0].prepared if staged else None)
     if commits and all(c.error is not None for c in commits):
         busy = next((c.error for c in commits if isinstance(c.error, ArchiveError) or is_outage(c.error)), None)
         if busy is not None:  # nothing of this request was committed: the client can simply retry
