@@ -87,3 +87,9 @@ def test_retrieve_and_frames_with_o_tsv_list_the_files_they_wrote(base_url: str,
     frames = run(base_url, "-o", "json", "frames", study, series, sop, "--frames", "1,2", "--out", str(tmp_path / "f"),
                  "--query", "[].path")  # fmt: skip
     assert json.loads(frames.stdout) == [str(tmp_path / "f" / f"frame-{n}.raw") for n in (1, 2)]
+
+
+def test_an_empty_search_shows_the_usual_columns_as_its_header(base_url: str) -> None:
+    table = run(base_url, "folder", "search", "--name", "no such folder " + generate_uid())
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.split("\n")[0].split() == ["id", "name", "description", "parent", "created"]
