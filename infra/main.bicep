@@ -25,8 +25,22 @@ param dataPartitionsEnabled bool = false
 @description('Optional access per data partition: partition name -> Entra group object ids or app role values whose tokens may use it, e.g. {"hospital-a": ["<group id>"], "*": ["Dicom.AllPartitions"]}. Empty: the roles apply to every partition.')
 param partitionAccess object = {}
 
-@description('Origins allowed to call the API from a browser (e.g. an OHIF viewer). Empty: none.')
+@description('Origins allowed to call the API from a browser (e.g. an OHIF viewer elsewhere). The viewer deployed here is allowed without being listed. Empty: none.')
 param corsAllowedOrigins array = []
+
+@description('Deploy the OHIF viewer as a Static Web App, allowed by the API\'s CORS, signing in with Entra ID.')
+param viewerEnabled bool = true
+
+@description('Region of the viewer\'s Static Web App; the service exists in these regions only (it serves its files from a global network wherever it is).')
+@allowed(['westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia'])
+param viewerLocation string = 'westeurope'
+
+@description('Plan of the viewer\'s Static Web App: Free (250 MB of content; the viewer is about 205 MB) or Standard.')
+@allowed(['Free', 'Standard'])
+param viewerSku string = 'Free'
+
+@description('Client (application) id of the app registration the viewer signs in with (a single-page application with the viewer\'s redirect URIs). Empty: the API\'s own registration.')
+param viewerClientId string = ''
 
 @description('Erasure: a deleted DICOM blob is gone for good at most this many days after the DELETE, plus up to 2 days for the daily lifecycle run. Half of it (rounded down) it stays a previous version, the rest it stays soft-deleted and recoverable.')
 @minValue(2)
@@ -144,6 +158,19 @@ module hostStorage 'modules/storage.bicep' = {
   }
 }
 
+// The viewer first: its origin is one of the API's CORS origins.
+module viewer 'modules/viewer.bicep' = if (viewerEnabled) {
+  name: 'viewer'
+  params: {
+    name: '${shortName}-viewer-${suffix}'
+    location: viewerLocation
+    tags: union(tags, { 'azd-service-name': 'viewer' })
+    sku: viewerSku
+  }
+}
+var viewerUrl = viewerEnabled ? viewer.outputs.url : ''
+var allowedOrigins = viewerEnabled ? union(corsAllowedOrigins, [viewerUrl]) : corsAllowedOrigins
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'function-app'
   params: {
@@ -157,7 +184,7 @@ module functionApp 'modules/functionapp.bicep' = {
     dataStorageName: dataStorage.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
     apiClientId: apiClientId
-    corsAllowedOrigins: corsAllowedOrigins
+    corsAllowedOrigins: allowedOrigins
     maxRequestBytes: maxRequestBytes
     indexKey: indexKey
     dataPartitionsEnabled: dataPartitionsEnabled
@@ -171,3 +198,7 @@ output DICOMWEB_URL string = '${functionApp.outputs.url}/v2'
 output DICOM_STORAGE_ACCOUNT_NAME string = dataStorage.outputs.name
 output AZURE_TENANT_ID string = tenant().tenantId
 output DICOM_ERASURE_DAYS int = erasureDays
+// For the viewer's deployment (azd's predeploy hook writes them into its app-config.js) and for you.
+output VIEWER_URL string = viewerUrl
+output DICOM_VIEWER_CLIENT_ID string = empty(viewerClientId) ? apiClientId : viewerClientId
+output DICOM_VIEWER_SCOPE string = 'api://${apiClientId}/.default'

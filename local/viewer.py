@@ -76,8 +76,7 @@ def entra_oidc(tenant: str, client_id: str, scope: str) -> list[dict]:
             "response_type": "code",
             "scope": f"openid profile offline_access {scope}",
             "post_logout_redirect_uri": "/",
-            "automaticSilentRenew": True,
-            "revokeAccessTokenOnSignout": True,
+            "automaticSilentRenew": True,  # with the refresh token (offline_access); Entra has no revocation endpoint
         }
     ]
 

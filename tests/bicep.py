@@ -45,7 +45,15 @@ def _functions() -> dict[str, Callable[..., Any]]:
         "unique_string": unique_string,
         "resource_group": lambda *_: {"id": RESOURCE_GROUP_ID},
         "string": str,
+        "union": _union,
     }
+
+
+def _union(first: Any, *others: Any) -> Any:
+    """Bicep's union: objects merged (later wins), arrays concatenated without repeats, in order."""
+    if isinstance(first, dict):
+        return {key: value for item in (first, *others) for key, value in item.items()}
+    return list(dict.fromkeys(value for item in (first, *others) for value in item))
 
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -86,13 +94,15 @@ class Template:
             return lambda item: self.value(detail["expression"], {**scope, detail["var_1"]: item})
         if "operator" in node:
             return self._operator(node["operator"], scope)
+        if not node.keys() & {"function", "operator", "type", "detail"}:  # an object literal
+            return {key: self.value(item, scope) for key, item in node.items()}
         raise NotImplementedError(f"no evaluation for {node}")
 
     def _name(self, text: str, scope: dict[str, Any]) -> Any:
         if text in scope:
             return scope[text]
         if text in self.parsed["variables"]:
-            return self.value(self.parsed["variables"][text]["value"])
+            return self.value(self.parsed["variables"][text]["value"], scope)
         if text in self.parameters:
             return self.parameters[text]
         return _INTERPOLATION.sub(lambda match: str(self._name(match.group(1), scope)), text)
@@ -106,7 +116,11 @@ class Template:
         if kind == "not":
             return not self.value(operands["bool_value"], scope)
         if kind == "property_accessor":
-            return self.value(operands["operand_1"], scope)[operands["operand_2"]]
+            target, key = self.value(operands["operand_1"], scope), operands["operand_2"]
+            while isinstance(key, dict):  # `a.b.c` parses as a.(b.c)
+                inner = key["operator"]["operands"]
+                target, key = target[inner["operand_1"]], inner["operand_2"]
+            return target[key]
         if kind in _OPERATORS:
             return _OPERATORS[kind](self.value(operands["operand_1"], scope), self.value(operands["operand_2"], scope))
         raise NotImplementedError(f"no evaluation for operator {kind}")

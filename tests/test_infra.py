@@ -170,6 +170,7 @@ NAME_RULES = {
     "managed identity": re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{2,127}"),
     "Log Analytics workspace": re.compile(r"log-[A-Za-z0-9-]{0,58}[A-Za-z0-9]"),
     "virtual network": re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]"),
+    "static web app": re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,58}[A-Za-z0-9]"),
 }
 ENVIRONMENT_NAMES = ["dicomweb-prod", "DicomWeb_Prod.EU", "a", "---", "x" * 64, "Ünï-cödé 名前", "123-test"]
 
@@ -184,6 +185,7 @@ def resource_names(environment: str) -> dict[str, str]:
         "managed identity": main.value(main["resources"]["identity"]["config"]["name"]),
         "Log Analytics workspace": f"log-{name['monitoring']}",
         "virtual network": name["network"],
+        "static web app": name["viewer"],
     }
 
 
@@ -343,3 +345,61 @@ def test_the_operations_queue_exists_and_its_trigger_connects_with_the_identity(
     assert ".queue." in json.dumps(settings["DICOM_QUEUE__queueServiceUri"])
     assert settings["DICOM_OPERATIONS_QUEUE"] == "dicom-operations" == params["queues"][0]
     assert "DICOM_QUEUE" not in settings, "no connection string: identity only"
+
+
+# Issue 19: the OHIF viewer as a Static Web App, allowed by the API's CORS, signing in with Entra ID.
+VIEWER_URL = "https://dicomweb-viewer-x.westeurope.azurestaticapps.net"
+
+
+def evaluated(name: str, scope: dict | None = None, **parameters: object) -> object:
+    """A main.bicep variable or output, for these parameters; `viewer` stands for the deployed module's outputs."""
+    main = Template(INFRA / "main.bicep", namePrefix="dicomweb", apiClientId="api-app-id", **parameters)
+    node = main["variables"][name]["value"] if name in main["variables"] else main["outputs"][name]["value"]
+    return main.value(node, {"viewer": {"outputs": {"url": VIEWER_URL}}, **(scope or {})})
+
+
+def test_the_viewer_is_a_static_web_app_that_azd_deploys_as_the_viewer_service() -> None:
+    (site,) = resources_of_type("Microsoft.Web/staticSites")
+    assert site["sku"] == {"name": "sku", "tier": "sku"} and site["properties"]["provider"] == "Custom"
+    viewer = parsed("main.bicep")["modules"]["viewer"]
+    assert (
+        viewer["config"]["condition"] == "viewerEnabled"
+        and parsed("main.bicep")["parameters"]["viewerEnabled"]["default"] is True
+    )
+    assert evaluated("viewerUrl") == VIEWER_URL and evaluated("VIEWER_URL") == VIEWER_URL
+    main = Template(INFRA / "main.bicep", namePrefix="dicomweb")
+    assert main.value(module_params("viewer")["tags"])["'azd-service-name'"] == "viewer"
+    service = re.search(r"^  viewer:\n((?:    .*\n|\s*\n)+)", (REPO / "azure.yaml").read_text(), re.MULTILINE)
+    assert service and re.search(r"^    host: staticwebapp$", service[1], re.MULTILINE)
+    assert "python -m local.viewer stage node_modules/@ohif/app/azure-site" in service[1]
+    assert re.search(r"^    project: node_modules/@ohif/app$", service[1], re.MULTILINE)
+    assert re.search(r"^    dist: azure-site$", service[1], re.MULTILINE)
+
+
+def test_the_apis_cors_allows_the_viewers_origin_besides_the_listed_ones() -> None:
+    assert module_params("functionApp")["corsAllowedOrigins"] == "allowedOrigins"
+    assert evaluated("allowedOrigins") == [VIEWER_URL]
+    assert evaluated("allowedOrigins", corsAllowedOrigins=["https://pacs.example.org"]) == [
+        "https://pacs.example.org",
+        VIEWER_URL,
+    ]
+    assert evaluated("allowedOrigins", viewerEnabled=False, corsAllowedOrigins=["https://a.example"]) == [
+        "https://a.example"
+    ]
+    assert evaluated("viewerUrl", viewerEnabled=False) == ""
+
+
+def test_the_viewer_signs_in_with_the_apis_app_registration_for_the_apis_scope_unless_told_otherwise() -> None:
+    assert evaluated("DICOM_VIEWER_CLIENT_ID") == "api-app-id"
+    assert evaluated("DICOM_VIEWER_CLIENT_ID", viewerClientId="spa-app-id") == "spa-app-id"
+    assert evaluated("DICOM_VIEWER_SCOPE") == "api://api-app-id/.default"
+    assert "AZURE_TENANT_ID" in parsed("main.bicep")["outputs"] and "DICOMWEB_URL" in parsed("main.bicep")["outputs"]
+
+
+def test_the_viewer_is_placed_in_a_region_that_offers_static_web_apps_on_a_plan_that_holds_it() -> None:
+    parameters = parsed("main.bicep")["parameters"]
+    allowed = {d["type"]: d.get("argument") for d in parameters["viewerLocation"]["decorators"]}["allowed"]
+    assert set(allowed) == {"westus2", "centralus", "eastus2", "westeurope", "eastasia"}
+    assert parameters["viewerLocation"]["default"] in allowed
+    assert parameters["viewerSku"]["default"] == "Free"  # 250 MB of content: the staged viewer is about 205 MB
+    assert module_params("viewer")["location"] == "viewerLocation" and module_params("viewer")["sku"] == "viewerSku"

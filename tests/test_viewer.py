@@ -5,23 +5,39 @@ chromium-driver) driven by Selenium, on the real local host over HTTP on Azurite
 The browser opens the study list, reads the tutorial study's row (modality, 3 instances), filters by part of the
 patient's name, opens the study in OHIF's basic viewer as a user does (row, then "Basic Viewer"), and reads the
 pixels of the viewport and of the series thumbnails. It saves docs/viewer-list.png and docs/viewer-study.png.
-Nothing is faked.
+
+Then the same build as staged for Azure, on an origin of its own that the API allows (CORS): the one stand-in is
+for Azure Static Web Apps, whose rules (fallback, headers with the Content-Security-Policy, media types) a small
+server here applies from the staged staticwebapp.config.json. Entra ID's sign-in cannot run here: the staged
+configuration has no `oidc` (its content is checked without a browser).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
+import re
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
 
-from local.azurite import Azurite
+from local.azurite import Azurite, free_port, wait_for_port
 from local.viewer import DIST
 from tests.archive import Archive
 from tests.conftest import REPO, LocalHost
@@ -63,9 +79,14 @@ return [canvas.width, canvas.height, red, colours.size];
 
 
 @pytest.fixture(scope="module")
-def host(azurite: Azurite) -> Iterator[LocalHost]:
-    """The local host on tables and a container of its own, so the study list holds only this module's studies."""
-    service = LocalHost(azurite.connection_string, **Archive(azurite).settings)
+def archive(azurite: Azurite) -> Archive:
+    """Tables and a container of this module's own, so the study list holds only its studies."""
+    return Archive(azurite)
+
+
+@pytest.fixture(scope="module")
+def host(azurite: Azurite, archive: Archive) -> Iterator[LocalHost]:
+    service = LocalHost(azurite.connection_string, **archive.settings)
     yield service
     service.stop()
 
@@ -88,6 +109,7 @@ def browser() -> Iterator[webdriver.Chrome]:
                  "--enable-unsafe-swiftshader")  # fmt: skip  # WebGL in software, as headless has no GPU
     for argument in arguments:
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to read Content-Security-Policy reports
     driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
     yield driver
     driver.quit()
@@ -118,9 +140,9 @@ def rows_when(count: int) -> Callable[[webdriver.Chrome], dict[str, dict[str, st
     return condition
 
 
-def study_list(driver: webdriver.Chrome, host: LocalHost, patients: int) -> dict[str, dict[str, str]]:
-    """The list at /viewer once it shows `patients` rows; later pages skip OHIF's first-visit tour."""
-    driver.get(f"{host.url}/viewer")
+def study_list(driver: webdriver.Chrome, url: str, patients: int) -> dict[str, dict[str, str]]:
+    """The list at `url` once it shows `patients` rows; later pages skip OHIF's first-visit tour."""
+    driver.get(url)
     driver.execute_script("localStorage.setItem('shownTours', JSON.stringify(['basicViewerTour']))")
     return wait(driver).until(rows_when(patients))
 
@@ -155,14 +177,14 @@ def test_the_viewers_configuration_points_at_this_origins_api_with_the_recommend
 def test_the_study_list_shows_the_tutorial_studys_modality_and_its_3_instances(
     page: webdriver.Chrome, host: LocalHost
 ) -> None:
-    row = study_list(page, host, patients=2)["Anony Mous"]
+    row = study_list(page, f"{host.url}/viewer", patients=2)["Anony Mous"]
     assert (row["Study Date"], row["Modalities"], row["Instances"]) == ("22-Sep-2020", "OT", "3")
 
 
 def test_typing_part_of_a_patient_name_filters_the_study_list_by_fuzzy_matching(
     page: webdriver.Chrome, host: LocalHost
 ) -> None:
-    study_list(page, host, patients=2)
+    study_list(page, f"{host.url}/viewer", patients=2)
     patient_filter = page.find_element(By.CSS_SELECTOR, "tr[data-filter-row] td:first-child input")
     patient_filter.send_keys("mou")  # the start of a later word of "Anony Mous"
     rows = wait(page).until(rows_when(1))
@@ -173,7 +195,7 @@ def test_typing_part_of_a_patient_name_filters_the_study_list_by_fuzzy_matching(
 def viewer(page: webdriver.Chrome, host: LocalHost) -> webdriver.Chrome:
     """The tutorial study opened from the list as a user does: its row, then the "Basic Viewer" workflow. The
     list, with the study's preview (the service's series thumbnails), is saved as docs/viewer-list.png."""
-    study_list(page, host, patients=2)
+    study_list(page, f"{host.url}/viewer", patients=2)
     row = next(r for r in page.find_elements(By.CSS_SELECTOR, ROWS) if r.text.startswith("Anony Mous"))
     row.click()
     wait(page).until(lambda d: len(loaded_thumbnails(d)) == 2)
@@ -213,3 +235,89 @@ def test_the_viewer_shows_each_series_thumbnail_rendered_by_the_services_thumbna
         assert width > 32 and height > 32 and colours > 2, "a decoded picture, not a blank or a placeholder"
     fetched = viewer.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert len({url for url in fetched if url.split("?")[0].endswith("/thumbnail")}) >= 2
+
+
+# The build staged for Azure (python -m local.viewer stage, as azd's predeploy hook runs it), served on another
+# origin by the rules of its staticwebapp.config.json, as Azure Static Web Apps serves it: the one part of Azure
+# this test stands in for. Entra's sign-in cannot run here, so the staged configuration has no `oidc`.
+def static_web_app(site: Path) -> Starlette:
+    """The site's files; any other path answers index.html (navigationFallback) unless excluded; every response
+    carries the globalHeaders (the Content-Security-Policy among them); mimeTypes override the guessed types."""
+    rules = json.loads((site / "staticwebapp.config.json").read_text())
+    fallback = rules["navigationFallback"]
+    excluded = [pattern for glob in fallback["exclude"] for pattern in braces(glob)]
+
+    async def serve(request: Request) -> Response:
+        path = request.url.path
+        file = site / (path.lstrip("/") or "index.html")
+        if file.is_file():
+            response: Response = FileResponse(file, media_type=rules["mimeTypes"].get(file.suffix))
+        elif any(fnmatch.fnmatch(path, pattern) for pattern in excluded):
+            response = Response("not found", status_code=404)
+        else:
+            response = FileResponse(site / fallback["rewrite"].lstrip("/"))
+        response.headers.update(rules["globalHeaders"])
+        return response
+
+    return Starlette(routes=[Route("/{path:path}", serve)])
+
+
+def braces(glob: str) -> list[str]:
+    """`/*.{js,css}` -> `/*.js`, `/*.css` (Static Web Apps' exclude patterns)."""
+    match = re.search(r"\{([^}]*)\}", glob)
+    return [glob[: match.start()] + choice + glob[match.end() :] for choice in match[1].split(",")] if match else [glob]
+
+
+@pytest.fixture(scope="module")
+def azure_site(tmp_path_factory: pytest.TempPathFactory, azurite: Azurite, archive: Archive) -> Iterator[str]:
+    """The staged site on its own origin, and an API host that allows that origin (CORS), on the same archive."""
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    api = LocalHost(azurite.connection_string, DICOM_CORS_ORIGINS=origin, **archive.settings)
+    site = tmp_path_factory.mktemp("azure") / "site"
+    staged = subprocess.run([sys.executable, "-m", "local.viewer", "stage", str(site), "--api-root", f"{api.url}/v2"],
+                            cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert staged.returncode == 0, staged.stderr
+    server = uvicorn.Server(uvicorn.Config(static_web_app(site), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    yield origin
+    server.should_exit = True
+    thread.join(timeout=20)
+    api.stop()
+
+
+def test_the_build_staged_for_azure_browses_the_archive_from_its_own_origin_under_its_csp(
+    page: webdriver.Chrome, azure_site: str
+) -> None:
+    page.get_log("browser")  # what earlier pages logged is not this test's
+    row = study_list(page, azure_site, patients=2)["Anony Mous"]
+    assert (row["Modalities"], row["Instances"]) == ("OT", "3")
+    page.get(f"{azure_site}/viewer?StudyInstanceUIDs={TUTORIAL_STUDY}")  # a deep link: the fallback's index.html
+    wait(page).until(lambda d: drawn(d)[2] > 0 and len(loaded_thumbnails(d)) == 2)
+    refused = [e["message"] for e in page.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert not refused
+
+
+def test_the_build_staged_by_azds_hook_signs_in_with_entra_id_and_calls_the_function_app(tmp_path: Path) -> None:
+    """As azure.yaml's predeploy hook runs it: the settings come from the azd environment (Bicep outputs)."""
+    outputs = {"DICOMWEB_URL": "https://dicom-api-x.azurewebsites.net/v2", "AZURE_TENANT_ID": "tenant-id",
+               "DICOM_VIEWER_CLIENT_ID": "client-id", "DICOM_VIEWER_SCOPE": "api://client-id/.default"}  # fmt: skip
+    site = tmp_path / "azure-site"
+    staged = subprocess.run([sys.executable, "-m", "local.viewer", "stage", str(site)], cwd=REPO,
+                            env={**os.environ, **outputs}, capture_output=True, text=True)  # fmt: skip
+    assert staged.returncode == 0, staged.stderr
+    text = (site / "app-config.js").read_text()
+    config = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    ((oidc,), (source,)) = config["oidc"], config["dataSources"]
+    assert oidc["authority"] == "https://login.microsoftonline.com/tenant-id/v2.0" and oidc["client_id"] == "client-id"
+    assert oidc["response_type"] == "code", "authorization code with PKCE: a single-page app has no secret"
+    assert "api://client-id/.default" in oidc["scope"].split() and oidc["redirect_uri"] == "/callback"
+    assert source["configuration"]["qidoRoot"] == source["configuration"]["wadoRoot"] == outputs["DICOMWEB_URL"]
+    assert config["routerBasename"] == "/"
+    rules = json.loads((site / "staticwebapp.config.json").read_text())
+    assert rules["navigationFallback"]["rewrite"] == "/index.html"
+    policy = rules["globalHeaders"]["Content-Security-Policy"]
+    assert "https://dicom-api-x.azurewebsites.net" in policy and "https://login.microsoftonline.com" in policy
+    assert (site / "index.html").read_bytes() == (DIST / "index.html").read_bytes(), "the build as published"
