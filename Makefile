@@ -18,13 +18,26 @@ GIB ?= 2
 bigfile: install
 	$(BIN)/python -m bench.bigfile --gib $(GIB)
 
-# Benchmark (not part of make test): STOW/WADO/QIDO scenarios and QIDO at two archive sizes; PEER=orthanc runs
-# the same against Orthanc (installed from Debian if missing) and prints the ratios. Figures: bench/results/.
+# Benchmark (not part of make test): STOW/WADO/QIDO scenarios and QIDO at two archive sizes, with the raw-SDK
+# ceilings (minimal store, WADO) measured on the same Azurite in the same run; PEER=orthanc runs the same against
+# Orthanc (installed from Debian if missing) and prints the ratios. AZURITE=disk (default, as make run) or memory.
+# LATENCY_MS=8 runs the Azure-like mode instead (bench.roundtrips): every storage call through a proxy adding
+# LATENCY_MS each way; per scenario the storage calls, sequential round trips, p50/p95 and CPU ms per request.
+# PROFILE=1 records py-spy flame graphs of a STOW and a QIDO scenario instead. Figures: bench/results/.
 SMALL ?= 2000
 LARGE ?= 20000
 REQUESTS ?= 200
+AZURITE ?= disk
+ROUNDTRIP_REQUESTS ?= 20
 bench: install $(if $(PEER),orthanc)
-	$(BIN)/python -m bench.run --small $(SMALL) --large $(LARGE) --requests $(REQUESTS) $(if $(PEER),--peer $(PEER))
+ifdef LATENCY_MS
+	$(BIN)/python -m bench.roundtrips --latency-ms $(LATENCY_MS) --requests $(ROUNDTRIP_REQUESTS) --azurite $(AZURITE)
+else ifdef PROFILE
+	$(BIN)/python -m bench.profile --azurite $(AZURITE)
+else
+	$(BIN)/python -m bench.run --small $(SMALL) --large $(LARGE) --requests $(REQUESTS) --azurite $(AZURITE) \
+		$(if $(PEER),--peer $(PEER))
+endif
 
 orthanc:
 	@command -v Orthanc >/dev/null && test -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so || \

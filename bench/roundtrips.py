@@ -2,9 +2,10 @@
 laptop to Azure, where every storage call is a network round trip and the Functions bill is CPU time.
 
 Usage:
-  python -m bench.roundtrips                       # Azurite in memory, no added latency
+  python -m bench.roundtrips                       # no added latency, Azurite on disk as `make run` runs it
   python -m bench.roundtrips --latency-ms 8        # Azure-like: 8 ms added each way to every storage call
-  python -m bench.roundtrips --azurite-dir DIR     # Azurite on disk, as `make run` runs it
+  python -m bench.roundtrips --azurite memory      # Azurite in memory
+  make bench LATENCY_MS=8                          # the same, Azure-like
 
 Our service (the local host, its queue poller and timers quiet, so only request work is seen) talks to Azurite
 through a proxy (bench/storage_proxy.py) that records every blob, table and queue call. Requests run one at a
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import statistics
 import sys
@@ -33,9 +33,9 @@ from pathlib import Path
 import httpx
 
 from bench.data import RELATED, Instance, multipart, synthetic_instance
-from bench.servers import local_host
+from bench.report import percentile
+from bench.servers import add_azurite_option, azurite_storage, azurite_version, cpu_seconds, local_host
 from bench.storage_proxy import StorageCall, critical_path, proxied
-from local.azurite import Azurite
 
 Call = Callable[[httpx.Client], httpx.Response]
 QUIET = {"DICOM_QUEUE_POLL_SECONDS": "86400", "DICOM_TIMER_INTERVAL_SECONDS": "86400"}  # no background work
@@ -66,19 +66,10 @@ class Row:
     cpu_ms: float  # service CPU (user + system) per request
     operations: dict[str, float]  # "table GET point read": calls per request
     late_calls: int  # calls that started after a response and before the next request (background work)
+    calls_each: list[int]  # per request, in order
+    critical_path_each: list[int]
     entities_read: float | None = None
     first_error: str = ""
-
-
-def cpu_seconds(pid: int) -> float:
-    """A process's user + system CPU time so far, all threads (fields 14 and 15 of /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def per_request(values: list[int | float]) -> float:
@@ -114,7 +105,8 @@ def run_scenario(scenario: Scenario, client: httpx.Client, pid: int, calls: list
         late += sum(1 for c in mine if end < c.start < following)
     count = len(windows)
     operations = Counter(f"{c.kind} {c.operation}" for request in per for c in request)
-    paths = sorted(critical_path(request) for request in per)
+    each = [critical_path(request) for request in per]
+    paths = sorted(each)
     return Row(
         scenario=scenario.name, requests=count, errors=len(errors),
         calls=per_request([len(r) for r in per]),
@@ -125,7 +117,8 @@ def run_scenario(scenario: Scenario, client: httpx.Client, pid: int, calls: list
         p50_ms=round(percentile(latencies, 0.5), 1), p95_ms=round(percentile(latencies, 0.95), 1),
         cpu_ms=round(cpu * 1000 / count, 1),
         operations={name: round(n / count, 2) for name, n in sorted(operations.items())},
-        late_calls=late, entities_read=per_request(entities) if entities else None,
+        late_calls=late, calls_each=[len(r) for r in per], critical_path_each=each,
+        entities_read=per_request(entities) if entities else None,
         first_error=errors[0] if errors else "",
     )  # fmt: skip
 
@@ -205,15 +198,15 @@ def scenarios(stored: list[Instance], multiframe: Instance, next_number: int, re
 
 
 @contextlib.contextmanager
-def service(latency_ms: float, azurite_dir: Path | None) -> Iterator[tuple[str, int, list[StorageCall]]]:
+def service(latency_ms: float, azurite: str) -> Iterator[tuple[str, int, list[StorageCall]]]:
     """Azurite, the proxies in front of it, and the local host on them: (base URL, service pid, call records)."""
-    azurite = Azurite(location=azurite_dir).start()
-    try:
-        with proxied(azurite, latency_ms) as (connection, calls), local_host(connection, **QUIET) as server:
-            assert server.pid is not None
-            yield server.base_url, server.pid, calls
-    finally:
-        azurite.stop()
+    with (
+        azurite_storage(azurite) as storage,
+        proxied(storage, latency_ms) as (connection, calls),
+        local_host(connection, **QUIET) as server,
+    ):
+        assert server.pid is not None
+        yield server.base_url, server.pid, calls
 
 
 def measure(base_url: str, pid: int, calls: list[StorageCall], requests: int, studies: int, fill: int) -> list[Row]:
@@ -240,22 +233,27 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def add_archive_options(parser: argparse.ArgumentParser) -> None:
+    """The archive a run starts from, where it lives, and where the figures go (see seed)."""
+    parser.add_argument("--studies", type=int, default=5, help="512x512 studies (3 series x 4) the reads use")
+    parser.add_argument("--fill", type=int, default=600, help="further small instances (64x64, 5 per study)")
+    add_azurite_option(parser)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=0, help="added to every storage call, each way")
     parser.add_argument("--requests", type=int, default=20, help="measured requests per scenario (concurrency 1)")
-    parser.add_argument("--studies", type=int, default=5, help="512x512 studies (3 series x 4) the reads use")
-    parser.add_argument("--fill", type=int, default=600, help="further small instances (64x64, 5 per study)")
-    parser.add_argument("--azurite-dir", type=Path, help="Azurite on disk here (as make run), else in memory")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    add_archive_options(parser)
     arguments = parser.parse_args(argv)
     started = time.monotonic()
-    with service(arguments.latency_ms, arguments.azurite_dir) as (base_url, pid, calls):
+    with service(arguments.latency_ms, arguments.azurite) as (base_url, pid, calls):
         rows = measure(base_url, pid, calls, arguments.requests, arguments.studies, arguments.fill)
     context = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "latency_ms_each_way": arguments.latency_ms,
         "requests": arguments.requests, "studies": arguments.studies, "fill": arguments.fill,
-        "azurite": f"on disk ({arguments.azurite_dir})" if arguments.azurite_dir else "in memory",
+        "azurite": f"{azurite_version()} {'in memory' if arguments.azurite == 'memory' else 'on disk'}",
         "seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip
     text = (

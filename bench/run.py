@@ -16,53 +16,33 @@ loopback only), so both servers and the client share the same loopback and nothi
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 
+from bench.ceilings import Ceiling, ceilings
 from bench.data import RELATED, Instance, multipart, synthetic_instance
-from bench.servers import Server, memory_kib, orthanc, orthanc_installed, our_service
+from bench.report import Result, machine, percentile, report
+from bench.servers import (
+    Server,
+    add_azurite_option,
+    azurite_version,
+    cpu_seconds,
+    memory_kib,
+    orthanc,
+    orthanc_installed,
+    our_service,
+    scratch,
+)
 
 Call = Callable[[httpx.Client], httpx.Response]
-
-
-@dataclass
-class Result:
-    server: str
-    scenario: str
-    group: str
-    concurrency: int
-    requests: int
-    seconds: float
-    errors: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    per_second: float
-    instances_per_second: float | None
-    mib_per_second: float
-    server_peak_mib: float | None
-    entities_read: float | None = None
-    note: str = ""
-    first_error: str = field(default="", repr=False)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def drive(server: Server, scenario: str, group: str, calls: list[Call], concurrency: int,
@@ -90,11 +70,13 @@ def drive(server: Server, scenario: str, group: str, calls: list[Call], concurre
                 if status not in ok:
                     errors.append(f"{status}: {response.text[:200] if response is not None else ''}")
 
+    cpu = cpu_seconds(server.pid) if server.pid else 0.0
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for future in [pool.submit(worker) for _ in range(concurrency)]:
             future.result()
     seconds = time.perf_counter() - started
+    cpu_ms = round((cpu_seconds(server.pid) - cpu) * 1000 / len(calls), 1) if server.pid and calls else None
     peak = round(memory_kib(server.pid)["VmHWM"] / 1024, 1) if server.pid else None
     count = len(calls)
     return Result(
@@ -104,7 +86,7 @@ def drive(server: Server, scenario: str, group: str, calls: list[Call], concurre
         per_second=round(count / seconds, 1),
         instances_per_second=round(count * instances_per_call / seconds, 1) if instances_per_call else None,
         mib_per_second=round(moved[0] / 2**20 / seconds, 1), server_peak_mib=peak,
-        entities_read=round(statistics.mean(entities), 1) if entities else None,
+        entities_read=round(statistics.mean(entities), 1) if entities else None, cpu_ms=cpu_ms,
         first_error=errors[0] if errors else "",
     )  # fmt: skip
 
@@ -230,7 +212,8 @@ def fill(server: Server, numbers: Numbers, target: int, have: int) -> list[Insta
     return added
 
 
-def run_all(server: Server, small: int, large: int, requests: int) -> list[Result]:
+def run_all(server: Server, small: int, large: int, requests: int) -> tuple[list[Result], list[Ceiling]]:
+    """Every scenario; on our own storage also the raw-SDK ceilings, measured right after our STOW and WADO."""
     numbers = Numbers()
     with httpx.Client(timeout=60) as client:  # warm-up: connections, table creation
         client.get(f"{server.base_url}/studies", params={"PatientID": "warm-up"})
@@ -240,112 +223,16 @@ def run_all(server: Server, small: int, large: int, requests: int) -> list[Resul
         response = store_call(server.base_url, [multiframe.data])(client)
         assert response.status_code == 200, response.text[:300]
     results += wado(server, stored, multiframe, requests)
+    limits = ceilings(server.storage, stored, requests) if server.storage else []
     results += qido(server, stored, requests, "QIDO")
     archive = stored + fill(server, numbers, small, len(stored) + 1)
     results += qido(server, archive, requests, f"QIDO at {small}")
     archive += fill(server, numbers, large, len(archive) + 1)
     results += qido(server, archive, requests, f"QIDO at {large}")
-    return results
+    return results, limits
 
 
 # ---- reporting ----------------------------------------------------------------------------------------
-
-
-def table(results: list[Result], peer: str | None) -> str:
-    ours = {(r.group, r.scenario): r for r in results if r.server == "ours"}
-    theirs = {(r.group, r.scenario): r for r in results if r.server == peer}
-    head = (
-        "| group | scenario | c | req | req/s | inst/s | MiB/s | p50 ms | p95 ms | p99 ms | errors | peak MiB "
-        "| entities/query |"
-    )
-    if peer:
-        head += f" {peer} req/s | {peer} p95 ms | ours/{peer} req/s | ours/{peer} p95 |"
-    rows = [head, "|---" * (head.count("|") - 1) + "|"]
-    for key, r in ours.items():
-        line = (
-            f"| {r.group} | {r.scenario} | {r.concurrency} | {r.requests} | {r.per_second} | "
-            f"{r.instances_per_second or ''} | {r.mib_per_second} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} | "
-            f"{r.errors} | {r.server_peak_mib or ''} | {'' if r.entities_read is None else r.entities_read} |"
-        )
-        if peer:
-            other = theirs.get(key)
-            if other is None or other.note == "unsupported":
-                line += f" n/a | n/a | {peer} cannot | |"
-            else:
-                line += (f" {other.per_second} | {other.p95_ms} | {r.per_second / other.per_second:.2f} | "
-                         f"{r.p95_ms / other.p95_ms:.2f} |")  # fmt: skip
-        rows.append(line)
-    return "\n".join(rows)
-
-
-def scaling(results: list[Result], small: int, large: int) -> str:
-    by = {(r.server, r.group, r.note): r for r in results}
-    lines = [
-        "| server | attribute | p50 ms at small | p50 ms at large | ratio | entities at small | at large | ratio |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for (server, group, attribute), r in by.items():
-        if group != f"QIDO at {small}":
-            continue
-        big = by[(server, f"QIDO at {large}", attribute)]
-        entity_ratio = f"{big.entities_read / r.entities_read:.2f}" if r.entities_read and big.entities_read else ""
-        lines.append(f"| {server} | {attribute} | {r.p50_ms} | {big.p50_ms} | {big.p50_ms / r.p50_ms:.2f} | "
-                     f"{r.entities_read or ''} | {big.entities_read or ''} | {entity_ratio} |")  # fmt: skip
-    return "\n".join(lines)
-
-
-def chart(results: list[Result], peer: str | None, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ours = [r for r in results if r.server == "ours" and r.group != "fill"]
-    labels = [f"{r.group}: {r.scenario}" for r in ours]
-    figure, axis = plt.subplots(figsize=(11, 0.32 * len(labels) + 1.5))
-    positions = range(len(labels))
-    axis.barh([p + 0.2 for p in positions], [r.p95_ms for r in ours], height=0.4, label="ours")
-    if peer:
-        theirs = {(r.group, r.scenario): r.p95_ms for r in results if r.server == peer}
-        axis.barh([p - 0.2 for p in positions], [theirs.get((r.group, r.scenario), 0) for r in ours], height=0.4,
-                  label=peer)  # fmt: skip
-    axis.set_yticks(list(positions), labels, fontsize=7)
-    axis.invert_yaxis()
-    axis.set_xscale("log")
-    axis.set_xlabel("p95 latency, ms (log scale; lower is better)")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def report(results: list[Result], peer: str | None, small: int, large: int, out: Path, context: dict) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    skipped = f"\nNo scenario deletes: {peer}'s DICOMweb plugin has no DELETE.\n" if peer == "orthanc" else ""
-    text = (
-        f"Benchmark run {context['when']} on {context['machine']}\n{skipped}\n{table(results, peer)}\n\n"
-        f"QIDO cost as the archive grows from {small} to {large} instances:\n\n{scaling(results, small, large)}\n"
-    )
-    (out / "bench.json").write_text(json.dumps({"context": context, "results": [asdict(r) for r in results]}, indent=1))
-    (out / "bench.md").write_text(text)
-    chart(results, peer, out / "bench.png")
-    return text
-
-
-def machine() -> str:
-    cpus = os.cpu_count()
-    model = next((line.split(":")[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU")  # fmt: skip
-    return f"{cpus} cores ({model})"
-
-
-@contextlib.contextmanager
-def scratch() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def in_private_network(argv: list[str]) -> int:
@@ -361,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=2000, help="first archive size for the QIDO scaling run")
     parser.add_argument("--large", type=int, default=20000, help="second archive size")
     parser.add_argument("--requests", type=int, default=200, help="requests per scenario")
+    add_azurite_option(parser)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--in-namespace", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
@@ -372,19 +260,22 @@ def main(argv: list[str] | None = None) -> int:
         return in_private_network(raw)
     context = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                "small": arguments.small, "large": arguments.large, "requests": arguments.requests,
-               "client": "httpx, 1 keep-alive connection per worker", "storage": "Azurite 3.37 in memory"}  # fmt: skip
+               "client": "httpx, 1 keep-alive connection per worker",
+               "storage": f"Azurite {azurite_version()} {'in memory' if arguments.azurite == 'memory' else 'on disk'}",
+               }  # fmt: skip
     results: list[Result] = []
+    limits: list[Ceiling] = []
     with scratch() as workdir:
         if arguments.url:
-            results += run_all(Server("ours", arguments.url.rstrip("/"), None), arguments.small, arguments.large,
-                               arguments.requests)  # fmt: skip
+            results, limits = run_all(Server("ours", arguments.url.rstrip("/"), None), arguments.small,
+                                      arguments.large, arguments.requests)  # fmt: skip
         else:
-            with our_service() as server:
-                results += run_all(server, arguments.small, arguments.large, arguments.requests)
+            with our_service(workdir if arguments.azurite == "disk" else None) as server:
+                results, limits = run_all(server, arguments.small, arguments.large, arguments.requests)
         if arguments.peer == "orthanc":
             with orthanc(workdir) as peer:
-                results += run_all(peer, arguments.small, arguments.large, arguments.requests)
-    print(report(results, arguments.peer, arguments.small, arguments.large, arguments.out, context))
+                results += run_all(peer, arguments.small, arguments.large, arguments.requests)[0]
+    print(report(results, limits, arguments.peer, arguments.small, arguments.large, arguments.out, context))
     failed = [r for r in results if r.errors and r.server == "ours"]
     for r in failed:
         print(f"errors in {r.scenario}: {r.errors}, first: {r.first_error}", file=sys.stderr)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +29,24 @@ def memory_kib(pid: int) -> dict[str, int]:
     return fields
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU time so far, all threads (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def azurite_version() -> str:
+    """The Azurite that package.json pinned and npm installed."""
+    package = REPO / "node_modules" / "azurite" / "package.json"
+    return json.loads(package.read_text())["version"] if package.exists() else "(version unknown)"
+
+
 @dataclass
 class Server:
     name: str
     base_url: str  # with the API version, e.g. http://127.0.0.1:7071/v2
     pid: int | None  # the process whose memory is reported, when it is visible
+    storage: str = ""  # the connection string of the storage it runs on, when it is ours
 
 
 @contextlib.contextmanager
@@ -70,9 +85,36 @@ def our_service(workdir: Path | None = None, **settings: str) -> Iterator[Server
     azurite = Azurite(location=workdir / "azurite" if workdir else None).start()
     try:
         with local_host(azurite.connection_string, workdir, **settings) as server:
+            server.storage = azurite.connection_string
             yield server
     finally:
         azurite.stop()
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    """A folder on disk for one run, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def azurite_storage(mode: str) -> Iterator[Azurite]:
+    """Azurite persisting on disk in a scratch folder (as `make run` does in .azurite/) or in memory."""
+    with scratch() as folder:
+        azurite = Azurite(location=folder / "azurite" if mode == "disk" else None).start()
+        try:
+            yield azurite
+        finally:
+            azurite.stop()
+
+
+def add_azurite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--azurite", choices=("disk", "memory"), default="disk",
+                        help="Azurite persisting to a scratch folder on disk (as make run) or in memory")  # fmt: skip
 
 
 ORTHANC_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
