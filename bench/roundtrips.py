@@ -261,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         f"to every storage call, Azurite {context['azurite']}, concurrency 1, {arguments.requests} requests per "
         f"scenario (took {context['seconds']} s)\n\n{table(rows)}\n"
     )
+    late = [f"{r.scenario}: {r.late_calls}" for r in rows if r.late_calls]
+    if late:
+        text += f"\nStorage calls started after a response, before the next request (background): {'; '.join(late)}\n"
     arguments.out.mkdir(parents=True, exist_ok=True)
     (arguments.out / "roundtrips.json").write_text(json.dumps({"context": context, "rows": [asdict(r) for r in rows]},
                                                               indent=1))  # fmt: skip
