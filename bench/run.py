@@ -2,13 +2,17 @@
 side-by-side run against Orthanc in the same invocation.
 
 Usage:
-  python -m bench.run                      # our service (local host on a fresh in-memory Azurite)
+  python -m bench.run                      # our service (local host on a fresh Azurite on disk, as make run)
+  python -m bench.run --azurite memory     # the same on an in-memory Azurite
   python -m bench.run --peer orthanc       # the same scenarios against Orthanc too, with ratios
   python -m bench.run --url URL            # any DICOMweb base URL (e.g. a deployment), no memory figures
-  make bench [PEER=orthanc] [SMALL=2000 LARGE=20000 REQUESTS=200]
+  make bench [PEER=orthanc] [SMALL=2000 LARGE=20000 REQUESTS=200] [AZURITE=disk|memory]
 
-Every scenario runs the same client (httpx, one connection per worker thread) on the same data. Prints
-a Markdown table and writes JSON, Markdown and a PNG chart (matplotlib) to --out (bench/results).
+Every scenario runs the same client (httpx, one connection per worker thread) on the same data, and reports
+the server process's CPU per request where the process is visible. On our own storage the run also measures
+the raw-SDK ceilings (bench.ceilings) on the same Azurite, right after our STOW and WADO scenarios, and
+prints ours against them. Prints a Markdown table and writes JSON, Markdown and a PNG chart (matplotlib)
+to --out (bench/results).
 With --peer orthanc the whole run moves into a private network namespace (Orthanc cannot be bound to
 loopback only), so both servers and the client share the same loopback and nothing is exposed.
 """
