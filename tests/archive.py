@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,14 @@ class Archive:
         table = TableClient.from_connection_string(self.azurite.connection_string, f"{self.name}journal")
         return list(table.list_entities())
 
+    def journal_once_closed(self, timeout: float = 20) -> list[dict]:
+        """The journal once the entries the service closes after answering are closed (a store closes its
+        entries just after its response goes out); whatever is still open after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while (entries := self.journal()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return entries
+
     def service(self) -> LocalHost:
         return LocalHost(self.azurite.connection_string, **self.settings)
 
@@ -56,8 +65,9 @@ class Archive:
             finally:
                 host.stop()
 
-    def crash_at(self, port: int, rule: Rule, action: Callable[[str], object]) -> None:
-        """Run `action(url)` on a service whose storage request picked by `rule` hangs; SIGKILL it there."""
+    def crash_at(self, port: int, rule: Rule, action: Callable[[str], object], answered: bool = False) -> None:
+        """Run `action(url)` on a service whose storage request picked by `rule` hangs; SIGKILL it there.
+        `answered`: that step comes after the response went out, so the caller has its 200."""
         with FaultProxy(port, rule) as proxy:
             connection = self.azurite.connection_string.replace(f":{port}/", f":{proxy.port}/")
             host = LocalHost(connection, **self.settings)
@@ -66,6 +76,9 @@ class Archive:
                 assert proxy.held.wait(timeout=60), "the request never reached the chosen step"
                 host.process.kill()
                 host.process.wait(timeout=20)
+                if answered:
+                    assert request.result(timeout=60).status_code == 200
+                    return
                 with pytest.raises(httpx.TransportError):
                     request.result(timeout=60)
 

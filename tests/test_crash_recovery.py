@@ -89,12 +89,15 @@ def test_a_store_killed_before_its_index_commit_is_invisible_and_rolled_back(
     assert archive.blobs() == [] and archive.journal() == []
 
 
-def test_a_store_killed_after_its_index_commit_is_kept_and_its_entry_closed(
+def test_a_store_killed_after_answering_before_closing_its_entry_is_kept_and_its_entry_closed(
     archive: Archive, healthy: LocalHost
 ) -> None:
+    """A store answers once its instance is committed and in the change feed, and closes its journal entry
+    after the answer has gone."""
     uids = new_uids()
     data = make_instance(*uids)
-    archive.crash_at(archive.azurite.table_port, is_journal_close, post(data))
+    archive.crash_at(archive.azurite.table_port, is_journal_close, post(data), answered=True)
+    assert len(archive.journal()) == 1
     code, report = archive.cleanup()
     assert code == 0
     assert report["entries_resolved"] == 1 and report["versions_removed"] == 0

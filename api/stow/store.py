@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -79,13 +80,17 @@ async def store(
         raise
     if not outcomes:
         return Response(status_code=204)
-    committed = await _commit(storage, staged, upsert)
+    committed, finished = await _commit(storage, staged, upsert)
     results = [o if isinstance(o, Outcome) else committed[id(o)] for o in outcomes]
     stored = sum(1 for r in results if r.failure is None)
     _log_failures(results)
     note(instances_stored=stored, instances_failed=len(results) - stored,
          bytes_in=sum(s.item.size for s in staged))  # fmt: skip
-    return stow_response(results, api_version, study_in_path, api_path(api_version, partition))
+    response = stow_response(results, api_version, study_in_path, api_path(api_version, partition))
+    # Closing the entries of what was stored and recorded waits for no one: the answer goes first. If the host
+    # stops before closing them, cleanup finds each version committed and in the feed, and just closes it.
+    response.background = BackgroundTask(close_entries, storage, finished)
+    return response
 
 
 def _log_failures(results: list[Outcome]) -> None:
@@ -188,8 +193,9 @@ def _identity(part: Part) -> tuple[str | None, str | None]:
     return instance_identity(part.file)
 
 
-async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[int, Outcome]:
-    """Commit every staged instance (a study's together), then remove what is not kept, in one pass."""
+async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> tuple[dict[int, Outcome], list[Entry]]:
+    """Commit every staged instance (a study's together), then remove what is not kept, in one pass; also the
+    journal entries left only to close."""
     commits = [Commit(s.item, s.entry) for s in staged]
     await commit_instances(storage, commits, upsert, staged[0].prepared if staged else None)
     if commits and all(c.error is not None for c in commits):
@@ -231,6 +237,7 @@ async def _commit(storage: Storage, staged: list[Staged], upsert: bool) -> dict[
         owned.append((done.entry, removed))
         outcomes[id(done)] = outcome
     unrecorded = {id(done.entry) for done, commit in zip(staged, commits, strict=True) if commit.unrecorded}
-    await _release(storage, [o for o in owned if id(o[0]) not in unrecorded])
+    settled = [o for o in owned if id(o[0]) not in unrecorded]
+    await _release(storage, [o for o in settled if o[1]])
     await _release(storage, [o for o in owned if id(o[0]) in unrecorded], close=False)
-    return outcomes
+    return outcomes, [entry for entry, removed in settled if not removed]
