@@ -25,6 +25,8 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.auth import AuthSettings
+
 REPO = Path(__file__).resolve().parent.parent
 DIST = REPO / "node_modules" / "@ohif" / "app" / "dist"
 VIEWER_PATH = "/viewer"
@@ -64,7 +66,9 @@ def data_source(api_root: str) -> dict:
     }
 
 
-def entra_oidc(tenant: str, client_id: str, scope: str) -> list[dict]:
+def entra_oidc(
+    tenant: str, client_id: str, scope: str, silent_redirect_uri: str = "/silent-refresh.html"
+) -> list[dict]:
     """OHIF's OpenID Connect settings for Entra ID: authorization code with PKCE (a SPA redirect URI on the app
     registration, no secret), asking an access token for the API's scope, which OHIF then sends as
     `Authorization: Bearer` on every DICOMweb request."""
@@ -76,6 +80,7 @@ def entra_oidc(tenant: str, client_id: str, scope: str) -> list[dict]:
             "response_type": "code",
             "scope": f"openid profile offline_access {scope}",
             "post_logout_redirect_uri": "/",
+            "silent_redirect_uri": silent_redirect_uri,
             "automaticSilentRenew": True,  # with the refresh token (offline_access); Entra has no revocation endpoint
         }
     ]
@@ -137,6 +142,20 @@ def viewer_middleware() -> list[Middleware]:
     return [Middleware(ViewerMiddleware)] if installed() else []
 
 
+def _local_oidc(request: Request) -> list[dict] | None:
+    """With authentication on, OHIF signs in with Entra ID as the app registration DICOM_VIEWER_CLIENT_ID (a single-
+    page application whose redirect URIs include this origin's /viewer/callback), asking DICOM_VIEWER_SCOPE
+    (default: the registration's own API, `api://<id>/.default`). Its silent sign-in page is at the root, where
+    the build has it, not under /viewer."""
+    client_id = os.environ.get("DICOM_VIEWER_CLIENT_ID", "").strip()
+    settings = AuthSettings.from_environment()
+    if not (settings.enabled and client_id):
+        return None
+    scope = os.environ.get("DICOM_VIEWER_SCOPE") or f"api://{client_id}/.default"
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    return entra_oidc(settings.tenant_id, client_id, scope, f"{origin}/silent-refresh.html")
+
+
 def viewer_routes(dist: Path = DIST) -> list[BaseRoute]:
     """/viewer and every path under it (the single-page app's fallback), its generated /app-config.js, and the
     build's own files at the root where it asks for them."""
@@ -146,7 +165,7 @@ def viewer_routes(dist: Path = DIST) -> list[BaseRoute]:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
     async def config(request: Request) -> Response:
-        text = app_config(_local_api_root(request), VIEWER_PATH)
+        text = app_config(_local_api_root(request), VIEWER_PATH, _local_oidc(request))
         return Response(text, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
     def file(path: Path) -> Route:

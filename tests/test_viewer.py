@@ -41,8 +41,9 @@ from starlette.routing import Route
 from local.azurite import Azurite, free_port, wait_for_port
 from local.viewer import DIST
 from tests.archive import Archive
-from tests.conftest import REPO, LocalHost
+from tests.conftest import REPO, LocalHost, secured
 from tests.dicom_factory import TUTORIAL, make_instance
+from tests.entra import TENANT, Jwks
 from tests.helpers import store
 
 TUTORIAL_STUDY = "1.2.826.0.1.3680043.8.498.13230779778012324449356534479549187420"
@@ -165,8 +166,7 @@ def test_the_host_serves_the_viewer_at_viewer_and_falls_back_to_its_page_for_any
 
 def test_the_viewers_configuration_points_at_this_origins_api_with_the_recommended_data_source(host: LocalHost) -> None:
     with httpx.Client(timeout=60) as http:
-        text = http.get(f"{host.url}/app-config.js").text
-    config = json.loads(text[text.index("{") : text.rindex("}") + 1])
+        config = config_of(http.get(f"{host.url}/app-config.js").text)
     (source,) = config["dataSources"]
     settings = source["configuration"]
     assert config["routerBasename"] == "/viewer" and config["defaultDataSourceName"] == source["sourceName"]
@@ -174,6 +174,26 @@ def test_the_viewers_configuration_points_at_this_origins_api_with_the_recommend
     assert settings["supportsFuzzyMatching"] is True and settings["supportsWildcard"] is False
     assert settings["thumbnailRendering"] == "thumbnail" and settings["thumbnailRequestStrategy"] == "fetch"
     assert "oidc" not in config, "make run's service has authentication off"
+
+
+def config_of(app_config_js: str) -> dict:
+    """`window.config = {...};` as a dict (the generated file's object is JSON)."""
+    return json.loads(app_config_js[app_config_js.index("{") : app_config_js.rindex("}") + 1])
+
+
+def test_with_authentication_on_the_local_viewer_signs_in_with_the_given_app_registration(
+    azurite: Azurite, jwks: Jwks
+) -> None:
+    """Entra ID's sign-in cannot run here: this checks the settings OHIF gets, not a sign-in."""
+    host = LocalHost(azurite.connection_string, DICOM_VIEWER_CLIENT_ID="viewer-app", **secured(jwks))
+    try:
+        with httpx.Client(timeout=60) as http:
+            (oidc,) = config_of(http.get(f"{host.url}/app-config.js").text)["oidc"]
+    finally:
+        host.stop()
+    assert oidc["authority"] == f"https://login.microsoftonline.com/{TENANT}/v2.0" and oidc["client_id"] == "viewer-app"
+    assert "api://viewer-app/.default" in oidc["scope"].split() and oidc["response_type"] == "code"
+    assert oidc["silent_redirect_uri"] == f"{host.url}/silent-refresh.html", "the build's own page, at the root"
 
 
 def test_the_study_list_shows_the_tutorial_studys_modality_and_its_3_instances(
@@ -317,8 +337,7 @@ def test_the_build_staged_by_azds_hook_signs_in_with_entra_id_and_calls_the_func
     staged = subprocess.run([sys.executable, "-m", "local.viewer", "stage", str(site)], cwd=REPO,
                             env={**os.environ, **outputs}, capture_output=True, text=True)  # fmt: skip
     assert staged.returncode == 0, staged.stderr
-    text = (site / "app-config.js").read_text()
-    config = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    config = config_of((site / "app-config.js").read_text())
     ((oidc,), (source,)) = config["oidc"], config["dataSources"]
     assert oidc["authority"] == "https://login.microsoftonline.com/tenant-id/v2.0" and oidc["client_id"] == "client-id"
     assert oidc["response_type"] == "code", "authorization code with PKCE: a single-page app has no secret"
