@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -42,6 +43,8 @@ from .outcome import Outcome, apply_rules
 from .response import stow_response
 
 log = logging.getLogger("dicomweb.stow")
+# Parts parsed and uploaded while the following ones are still arriving (each spooled to its own file).
+STAGED_AT_ONCE = 4
 
 
 @dataclass
@@ -62,22 +65,28 @@ async def store(
     parts = _parts(request)
     storage = await get_storage(partition.key)
     journal_request = new_request_id()
-    staged: list[Staged] = []
-    outcomes: list[Outcome | Staged] = []
+    staging: list[asyncio.Task[Outcome | Staged]] = []
     try:
         async for part in parts:
             try:
                 _check_part_type(part)
-                ahead = not outcomes  # the first part: its commit's reads and pointers go beside its upload
-                outcomes.append(await _stage(storage, part, api_version, study_in_path, journal_request, ahead, upsert))
-            finally:
+            except BaseException:
                 part.close()
-            if isinstance(outcomes[-1], Staged):
-                staged.append(outcomes[-1])
+                raise
+            ahead = not staging  # the first part: its commit's reads and pointers go beside its upload
+            staging.append(asyncio.create_task(
+                _stage_and_close(storage, part, api_version, study_in_path, journal_request, ahead, upsert)
+            ))  # fmt: skip
+            uploading = [task for task in staging if not task.done()]
+            if len(uploading) >= STAGED_AT_ONCE:
+                await asyncio.wait(uploading, return_when=asyncio.FIRST_COMPLETED)
+        outcomes = [await task for task in staging]
     except BaseException:
         # A bad part or a broken body fails the whole request: remove what was already uploaded.
-        await _release(storage, [(s.entry, [s.version]) for s in staged])
+        finished = await asyncio.gather(*staging, return_exceptions=True)
+        await _release(storage, [(s.entry, [s.version]) for s in finished if isinstance(s, Staged)])
         raise
+    staged = [outcome for outcome in outcomes if isinstance(outcome, Staged)]
     if not outcomes:
         return Response(status_code=204)
     committed, finished = await _commit(storage, staged, upsert)
@@ -139,6 +148,13 @@ def _check_part_type(part: Part) -> None:
         raise unsupported_media_type(
             f"A part has Content-Type '{part.content_type[:100]}'; every part must be {DICOM}. Nothing was stored."
         )
+
+
+async def _stage_and_close(storage: Storage, part: Part, *arguments: Any) -> Outcome | Staged:
+    try:
+        return await _stage(storage, part, *arguments)
+    finally:
+        part.close()
 
 
 async def _stage(
