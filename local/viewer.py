@@ -1,13 +1,14 @@
 """The OHIF viewer, as published on npm (`@ohif/app`'s prebuilt `dist/`, pinned in package.json), beside the API.
 
 The local host serves it at /viewer, on the API's origin (so no CORS), with a configuration generated for the
-service; `python -m local.viewer stage` copies the same build with a configuration for Azure (azd's predeploy
-hook for the Static Web App). The build is served as it is, with no build step, which fixes two things:
+service; `python -m local.viewer stage` gives the same build a configuration for Azure (azd's predeploy hook for
+the Static Web App, in place), or a copy of it. The build is served as it is, with no build step, which fixes two things:
 its index.html and its webpack chunks load everything from the origin's root (`window.PUBLIC_URL="/"` and
 `__webpack_require__.p = "/"` are compiled in), so the files of dist/ are served at the root; and only the
 app's routes move under /viewer, through `routerBasename`.
 
-Usage: python -m local.viewer stage OUT --api-root URL [--tenant ID --client-id ID --scope SCOPE]
+Usage: python -m local.viewer stage OUT [--api-root URL --tenant ID --client-id ID --scope SCOPE] (defaults: the
+azd environment's DICOMWEB_URL, AZURE_TENANT_ID, DICOM_VIEWER_CLIENT_ID, DICOM_VIEWER_SCOPE)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ DIST = REPO / "node_modules" / "@ohif" / "app" / "dist"
 VIEWER_PATH = "/viewer"
 DATA_SOURCE = "dicomweb-functions"
 # Files of dist/ that are not the app: Netlify's and `serve`'s settings, and the demo configuration we replace.
-NOT_SERVED = {"_headers", "_redirects", "serve.json", "app-config.js"}
+NOT_SERVED = {"_headers", "_redirects", "serve.json", "app-config.js", "staticwebapp.config.json"}
 # OHIF's study list and viewer fetch these as they are shown; hashed bundles never change under their name.
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -188,11 +189,17 @@ def viewer_routes(dist: Path = DIST) -> list[BaseRoute]:
 
 
 def stage(out: Path, api_root: str, oidc: list[dict] | None, dist: Path = DIST) -> None:
-    """The build, as published, with app-config.js for Azure and the Static Web App's settings, in `out`."""
+    """The build, as published, with app-config.js for Azure and the Static Web App's settings, in `out`; when
+    `out` is the installed dist/ itself (azd's hook: the folder azd deploys exists before it runs), in place, the
+    other hosts' settings files removed (the local host serves neither those nor these)."""
     if not installed(dist):
         raise SystemExit(f"The viewer is not installed ({dist} is missing): run make install first.")
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(dist, out, ignore=shutil.ignore_patterns(*NOT_SERVED))
+    if out.resolve() == dist.resolve():
+        for name in NOT_SERVED:
+            (out / name).unlink(missing_ok=True)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(dist, out, ignore=shutil.ignore_patterns(*NOT_SERVED))
     (out / "app-config.js").write_text(app_config(api_root, "/", oidc))
     (out / "staticwebapp.config.json").write_text(json.dumps(static_web_app_settings(api_root), indent=2) + "\n")
 

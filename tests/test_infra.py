@@ -371,9 +371,9 @@ def test_the_viewer_is_a_static_web_app_that_azd_deploys_as_the_viewer_service()
     assert main.value(module_params("viewer")["tags"])["'azd-service-name'"] == "viewer"
     service = re.search(r"^  viewer:\n((?:    .*\n|\s*\n)+)", (REPO / "azure.yaml").read_text(), re.MULTILINE)
     assert service and re.search(r"^    host: staticwebapp$", service[1], re.MULTILINE)
-    assert "python -m local.viewer stage node_modules/@ohif/app/azure-site" in service[1]
-    assert re.search(r"^    project: node_modules/@ohif/app$", service[1], re.MULTILINE)
-    assert re.search(r"^    dist: azure-site$", service[1], re.MULTILINE)
+    assert "python -m local.viewer stage node_modules/@ohif/app/dist" in service[1]
+    assert re.search(r"^    project: node_modules/@ohif/app/dist$", service[1], re.MULTILINE)
+    assert re.search(r"^    dist: \.$", service[1], re.MULTILINE)
 
 
 def test_the_apis_cors_allows_the_viewers_origin_besides_the_listed_ones() -> None:

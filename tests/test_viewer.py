@@ -39,7 +39,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from local.azurite import Azurite, free_port, wait_for_port
-from local.viewer import DIST
+from local.viewer import DIST, stage
 from tests.archive import Archive
 from tests.conftest import REPO, LocalHost, secured
 from tests.dicom_factory import TUTORIAL, make_instance
@@ -349,3 +349,16 @@ def test_the_build_staged_by_azds_hook_signs_in_with_entra_id_and_calls_the_func
     policy = rules["globalHeaders"]["Content-Security-Policy"]
     assert "https://dicom-api-x.azurewebsites.net" in policy and "https://login.microsoftonline.com" in policy
     assert (site / "index.html").read_bytes() == (DIST / "index.html").read_bytes(), "the build as published"
+
+
+def test_staged_in_place_the_build_gets_its_azure_settings_and_loses_the_other_hosts_files(tmp_path: Path) -> None:
+    """azure.yaml's hook stages the installed dist/ itself (the folder azd deploys); here a stand-in folder."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name, text in {"index.html": "<html>", "_redirects": "/* /index.html 200", "app-config.js": "demo"}.items():
+        (dist / name).write_text(text)
+    stage(dist, "https://api.example/v2", None, dist=dist)
+    assert sorted(p.name for p in dist.iterdir()) == ["app-config.js", "index.html", "staticwebapp.config.json"]
+    assert config_of((dist / "app-config.js").read_text())["dataSources"][0]["configuration"]["qidoRoot"] == (
+        "https://api.example/v2"
+    )
