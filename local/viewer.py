@@ -1,11 +1,11 @@
 """The OHIF viewer, as published on npm (`@ohif/app`'s prebuilt `dist/`, pinned in package.json), beside the API.
 
 The local host serves it at /viewer, on the API's origin (so no CORS), with a configuration generated for the
-service; `python -m local.viewer stage` gives the same build a configuration for Azure (azd's predeploy hook for
-the Static Web App, in place), or a copy of it. The build is served as it is, with no build step, which fixes two things:
-its index.html and its webpack chunks load everything from the origin's root (`window.PUBLIC_URL="/"` and
-`__webpack_require__.p = "/"` are compiled in), so the files of dist/ are served at the root; and only the
-app's routes move under /viewer, through `routerBasename`.
+service; `python -m local.viewer stage` gives the same build a configuration for Azure (azd's predeploy hook
+for the Static Web App, in place), or a copy of it. The build is served as it is, with no build step, which
+fixes two things: its index.html and its webpack chunks load everything from the origin's root
+(`window.PUBLIC_URL="/"` and `__webpack_require__.p = "/"` are compiled in), so the files of dist/ are served
+at the root; and only the app's routes move under /viewer, through `routerBasename`.
 
 Usage: python -m local.viewer stage OUT [--api-root URL --tenant ID --client-id ID --scope SCOPE] (defaults: the
 azd environment's DICOMWEB_URL, AZURE_TENANT_ID, DICOM_VIEWER_CLIENT_ID, DICOM_VIEWER_SCOPE)
