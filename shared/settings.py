@@ -29,3 +29,12 @@ def max_request_bytes() -> int:
 
 def max_parts() -> int:
     return int(os.environ.get("DICOM_MAX_PARTS") or DEFAULT_MAX_PARTS)
+
+
+# How far the hosts' clocks (which stamp when a study was created) may be from the storage service's (which
+# stamps when a lookup pointer was written); a broad study search reads that much further (api/qido/paging.py).
+DEFAULT_CLOCK_SKEW_SECONDS = 10.0
+
+
+def clock_skew_seconds() -> float:
+    return float(os.environ.get("DICOM_CLOCK_SKEW_SECONDS") or DEFAULT_CLOCK_SKEW_SECONDS)

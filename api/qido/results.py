@@ -12,7 +12,8 @@ from archive.rows import InstanceRecord, SeriesRow, StudyRow
 from dicom.attributes import Level
 from dicom.values import DicomJson
 
-READ_CONCURRENCY = 16
+# Row reads in flight per search: a viewer's study list (limit 101) in two waves, each read a small entity.
+READ_CONCURRENCY = 64
 Target = tuple[str, ...]
 
 

@@ -18,6 +18,7 @@ from shared.negotiation import DICOM_JSON, require_json_accept
 from shared.runner import note
 
 from .matching import matches
+from .paging import newest_studies_of
 from .planner import candidates, choose_driver, driving_attribute
 from .query import Condition, Query, parse_query
 from .results import Row, Target, rows_of
@@ -96,9 +97,16 @@ async def _matching_rows(storage: Storage, query: Query, scope: Target) -> tuple
     else:
         pointers = await (candidates(storage, driver) if driver else lookup.all_studies(storage))
         targets = {p.target for p in pointers}
-    rows = await rows_of(storage, targets, query.level)
-    verified = [row for row in rows if all(matches(c, row.attrs) for c in query.conditions)]
-    return verified, _stale(pointers, rows, driver, query.level), False
+
+    def keep(row: Row) -> bool:
+        return all(matches(c, row.attrs) for c in query.conditions)
+
+    wanted = query.offset + query.limit
+    if pointers and driver is not None and query.level == Level.STUDY and len(targets) > 2 * wanted:
+        rows, pointers = await newest_studies_of(storage, pointers, wanted, keep)
+    else:
+        rows = await rows_of(storage, targets, query.level)
+    return [row for row in rows if keep(row)], _stale(pointers, rows, driver, query.level), False
 
 
 async def _newest_studies(storage: Storage, query: Query) -> tuple[list[Row], list[Pointer]] | None:
