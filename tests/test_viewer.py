@@ -181,6 +181,16 @@ def config_of(app_config_js: str) -> dict:
     return json.loads(app_config_js[app_config_js.index("{") : app_config_js.rindex("}") + 1])
 
 
+def test_with_data_partitions_on_the_local_viewer_browses_the_chosen_partition(azurite: Azurite) -> None:
+    host = LocalHost(azurite.connection_string, DICOM_DATA_PARTITIONS_ENABLED="true", DICOM_VIEWER_PARTITION="site-a")
+    try:
+        with httpx.Client(timeout=60) as http:
+            (source,) = config_of(http.get(f"{host.url}/app-config.js").text)["dataSources"]
+    finally:
+        host.stop()
+    assert source["configuration"]["qidoRoot"] == f"{host.url}/v2/partitions/site-a"
+
+
 def test_with_authentication_on_the_local_viewer_signs_in_with_the_given_app_registration(
     azurite: Azurite, jwks: Jwks
 ) -> None:
