@@ -60,8 +60,8 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("Modality", _R, searchable=True, default=True),
     Attribute("PerformedProcedureStepStartDate", _R, searchable=True, default=True),
     Attribute("ManufacturerModelName", _R, searchable=True, default=True),
-    Attribute("SeriesDescription", _R),
-    Attribute("SeriesNumber", _R, searchable=True, indexed=False),
+    Attribute("SeriesDescription", _R, default=True),  # viewers' series lists (beyond the reference)
+    Attribute("SeriesNumber", _R, searchable=True, default=True, indexed=False),
     Attribute("SeriesDate", _R, searchable=True),
     Attribute("NumberOfSeriesRelatedInstances", _R, default=True, computed=True),
     Attribute("SOPInstanceUID", _I, searchable=True, default=True),

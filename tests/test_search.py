@@ -219,6 +219,16 @@ def test_series_results_carry_their_instance_count_by_default(
     assert "00201208" not in results[0]  # the study's counts only when asked for
 
 
+def test_v2_series_results_carry_series_number_and_description_by_default(client: httpx.Client, base_url: str) -> None:
+    """What a viewer labels each series with (OHIF's series cards); beyond the reference's defaults."""
+    study, series = generate_uid(), generate_uid()
+    instance = make_instance(study, series, SeriesNumber="7", SeriesDescription="Axial 5mm")
+    assert store(client, f"{base_url}/studies", [instance]).status_code == 200
+    (result,) = search(client, f"{base_url}/studies/{study}/series")
+    assert values(result, "00200011") == [7]
+    assert values(result, "0008103E") == ["Axial 5mm"]
+
+
 def test_modality_asked_of_a_study_answers_its_series_modalities(
     client: httpx.Client, base_url: str, archive: dict
 ) -> None:
