@@ -261,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         f"to every storage call, Azurite {context['azurite']}, concurrency 1, {arguments.requests} requests per "
         f"scenario (took {context['seconds']} s)\n\n{table(rows)}\n"
     )
+    if not arguments.latency_ms:
+        text += (
+            "\nWith no added latency Azurite answers some calls before the service has sent the ones it issued "
+            "beside them, so the critical path can read longer than it is: use --latency-ms 2 or more for it.\n"
+        )
     late = [f"{r.scenario}: {r.late_calls}" for r in rows if r.late_calls]
     if late:
         text += f"\nStorage calls started after a response, before the next request (background): {'; '.join(late)}\n"
