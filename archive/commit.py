@@ -81,6 +81,7 @@ class Prepared:
     instance starts at its transaction: the study's rows as they were, the other parents its SOP Instance UID
     has, the extended tags, and the lookup pointers a commit against those rows needs (already written)."""
 
+    study: str
     key: tuple[str, str]
     partition: StudyPartition
     elsewhere: StoredElsewhere | None
@@ -115,7 +116,7 @@ async def prepare(storage: Storage, item: ParsedInstance, upsert: bool) -> Prepa
     except Exception:
         log.info("store: the commit's reads ahead of the upload failed; the commit reads itself", exc_info=True)
         return None
-    return Prepared(key, partition, elsewhere.get(item.sop_uid), extended, updated, set(pointers))
+    return Prepared(item.study_uid, key, partition, elsewhere.get(item.sop_uid), extended, updated, set(pointers))
 
 
 async def commit_instances(
@@ -123,7 +124,10 @@ async def commit_instances(
 ) -> None:
     """Make stored blobs visible; each commit's outcome is set on it (error None when committed)."""
     for group in _groups(commits):
-        await _commit_group(storage, group, upsert, prepared if prepared and prepared.serves(group) else None)
+        # The prepared stamp is the study's creation time if it is new: its listing pointer already names it.
+        same_study = prepared is not None and prepared.study == group[0].item.study_uid
+        updated = prepared.updated if same_study else now_stamp()
+        await _commit_group(storage, group, upsert, prepared if prepared and prepared.serves(group) else None, updated)
 
 
 def _groups(commits: list[Commit]) -> Iterator[list[Commit]]:
@@ -158,9 +162,12 @@ async def _extended() -> Extended:
     return {level: await extended_tags.indexed_at(level) for level in Level}
 
 
-async def _commit_group(storage: Storage, group: list[Commit], upsert: bool, prepared: Prepared | None) -> None:
+async def _commit_group(
+    storage: Storage, group: list[Commit], upsert: bool, prepared: Prepared | None, updated: str
+) -> None:
     """The SOP check, the extended tags and the first read of the rows go together (or were `prepared`);
-    a conflict reads the rows again."""
+    a conflict reads the rows again. Every attempt uses the one `updated` stamp, so a new study's listing
+    pointer written by one attempt still names its creation after a retry."""
     study = group[0].item.study_uid
     if prepared is None:
         elsewhere, extended, first_read = await asyncio.gather(
@@ -203,7 +210,6 @@ async def _commit_group(storage: Storage, group: list[Commit], upsert: bool, pre
             *(add_items(storage, c.entry, [Item(study, *c.key, existing[c.key].version)]) for c in replacing)
         )
         ahead = prepared if number == 0 and prepared is not None else None
-        updated = ahead.updated if ahead else now_stamp()
         operations, pointers = _group_changes(study, live, partition, extended, updated)
         await write_pointers(storage, [key for key in pointers if not ahead or key not in ahead.written])
         try:
