@@ -4,7 +4,9 @@ principal. Entra ID is the local stand-in (tests/entra.py: its tokens are valida
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from unittest import mock
 
 import pytest
 
@@ -22,6 +24,7 @@ class Member:
 
     def __init__(self, key: SigningKey, groups: list[str]) -> None:
         self.key, self.oid, self.groups = key, str(uuid.uuid4()), groups
+        self.client_id = str(uuid.uuid4())  # each principal its own app: the command line caches tokens per app
 
     def token(self, roles: list[str] | None = None, **overrides: object) -> str:
         return self.key.token(roles, **{**overrides, "oid": self.oid, "groups": self.groups})
@@ -30,7 +33,8 @@ class Member:
 def dicomweb(url: str, member: Member, capsys: pytest.CaptureFixture, *arguments: str) -> str:
     capsys.readouterr()
     entra = FakeEntraHttp(member, [OWNER])  # type: ignore[arg-type]
-    assert cli.main(["--url", url, "--auth", "client", "order", *arguments], http_client=entra) == 0
+    with mock.patch.dict(os.environ, {"AZURE_CLIENT_ID": member.client_id}):
+        assert cli.main(["--url", url, "--auth", "client", "order", *arguments], http_client=entra) == 0
     return capsys.readouterr().out
 
 
