@@ -24,6 +24,21 @@ from local.azurite import Azurite, free_port
 HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
 
 
+async def forward(session: aiohttp.ClientSession, target: str, request: web.Request, body: bytes) -> web.Response:
+    """The request passed on to `target` as it came (no hop-by-hop headers), and the answer as it went back."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+    async with session.request(
+        request.method,
+        target + request.path_qs,
+        headers=headers,
+        data=body,
+        skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
+    ) as upstream:
+        content = await upstream.read()
+        reply_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+        return web.Response(status=upstream.status, headers=reply_headers, body=content)
+
+
 @dataclass(frozen=True)
 class StorageCall:
     kind: str  # blob, table or queue
@@ -120,20 +135,10 @@ class TimingProxy:
         body = await request.read()
         if self.latency:
             await asyncio.sleep(self.latency)  # the request's way to Azure
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        async with self._session.request(
-            request.method,
-            self.target + request.path_qs,
-            headers=headers,
-            data=body,
-            skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
-        ) as upstream:
-            content = await upstream.read()
-            reply_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-            status = upstream.status
+        response = await forward(self._session, self.target, request, body)
+        status = response.status
         if self.latency:
             await asyncio.sleep(self.latency)  # and the response's way back
-        response = web.Response(status=status, headers=reply_headers, body=content)
         await response.prepare(request)
         await response.write_eof()
         operation = operation_of(self.kind, request.method, request.path_qs, dict(request.headers))

@@ -18,9 +18,9 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
+from bench.storage_proxy import forward
 from local.azurite import free_port
 
-HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
 SLOW_SECONDS = 0.3
 Rule = Callable[[str, str], str | None]
 
@@ -87,14 +87,4 @@ class FaultProxy:
         if fault == "slow":
             await asyncio.sleep(SLOW_SECONDS)
         self.requests[request.method] += 1
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        async with self._session.request(
-            request.method,
-            self.target + request.path_qs,
-            headers=headers,
-            data=body,
-            skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
-        ) as response:
-            content = await response.read()
-            reply_headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
-            return web.Response(status=response.status, headers=reply_headers, body=content)
+        return await forward(self._session, self.target, request, body)
