@@ -136,7 +136,6 @@ async def _run_queues(functions: list, poll: float, visibility: int) -> None:
     """The app's queue-triggered functions, as the Functions host runs them: each message is invisible while
     its function runs, deleted when it succeeds, and seen again after `visibility` seconds when it fails (or
     the host dies)."""
-    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
     from azure.storage.queue import BinaryBase64DecodePolicy
     from azure.storage.queue.aio import QueueClient
 
@@ -146,6 +145,15 @@ async def _run_queues(functions: list, poll: float, visibility: int) -> None:
     clients = [(f, QueueClient.from_connection_string(connection, _queue_name(f.get_trigger().queue_name),
                                                       message_decode_policy=BinaryBase64DecodePolicy()))
                for f in functions]  # fmt: skip
+    try:
+        await _poll(clients, poll, visibility)
+    finally:  # cancelled at shutdown: close the clients' connections rather than leave them to the collector
+        await asyncio.gather(*(client.close() for _, client in clients))
+
+
+async def _poll(clients: list, poll: float, visibility: int) -> None:
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
     for _, client in clients:  # created up front, so an empty queue answers an empty list, not an error
         with contextlib.suppress(ResourceExistsError):
             await client.create_queue()
@@ -183,6 +191,7 @@ def create_app(app: func.FunctionApp | None = None) -> Starlette:
         yield
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # each closes its own clients as it ends
         await close_storage()
 
     return Starlette(
