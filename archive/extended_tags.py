@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableClient
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 
 from dicom.attributes import BY_TAG, Attribute, Level
 from dicom.errors import Conflicting, Invalid, Missing
+from dicomweb_wire.tags import hex_tag
 
 from .clients import DEFAULT_PARTITION, Storage, get_storage
 from .lookup import drop_attribute
@@ -114,12 +115,10 @@ async def indexed_at(level: Level) -> list[Attribute]:
 def resolve_path(path: str) -> str:
     """8 hex digits from a tag path (hex or keyword); Invalid otherwise."""
     text = path.strip()
-    if len(text) == 8 and all(c in "0123456789abcdefABCDEF" for c in text):
-        return text.upper()
-    number = tag_for_keyword(text)
-    if number is None:
+    tag = hex_tag(text)
+    if tag is None:
         raise Invalid(f"'{text[:64]}' is not a tag path: use 8 hex digits (00081090) or a keyword.")
-    return f"{number:08X}"
+    return tag
 
 
 def _validated(spec: object) -> ExtendedTag:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 
 class Level(IntEnum):
@@ -80,13 +80,6 @@ BY_TAG = {attribute.tag: attribute for attribute in ATTRIBUTES}
 def stored_tags(level: Level) -> list[str]:
     """Tags copied from each file into the index row of that level."""
     return [a.tag for a in ATTRIBUTES if a.level == level and not a.computed]
-
-
-def keyword_of(name: str) -> str | None:
-    """Resolve a query key given as keyword (case-sensitive) or 8-hex tag to a dictionary keyword."""
-    if len(name) == 8 and all(c in "0123456789abcdefABCDEF" for c in name):
-        return keyword_for_tag(int(name, 16)) or None
-    return name if tag_for_keyword(name) is not None else None
 
 
 def tag_of(keyword: str) -> str:

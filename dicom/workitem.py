@@ -21,6 +21,8 @@ import copy
 import uuid
 from datetime import UTC, datetime
 
+from dicomweb_wire.tags import is_hex_tag
+
 from .errors import Invalid
 from .values import DicomJson, all_texts, first_text
 
@@ -95,7 +97,7 @@ def _dataset(body: object, depth: int) -> DicomJson:
         raise Invalid("The body must be one DICOM JSON dataset: an object of 8-hex-digit tags to {vr, Value}.")
     result = {}
     for tag, value in body.items():
-        if len(tag) != 8 or any(c not in "0123456789abcdefABCDEF" for c in tag):
+        if not is_hex_tag(tag):
             raise Invalid(f"'{tag[:20]}' is not a DICOM JSON tag: use 8 hexadecimal digits, e.g. 00100010.")
         if not isinstance(value, dict) or not isinstance(value.get("Value", []), list):
             raise Invalid(f"Attribute {tag} must be an object {{vr, Value}} whose Value is an array.")

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 
-from .attributes import keyword_of, tag_of
+from dicomweb_wire.tags import keyword_of
+
+from .attributes import tag_of
 from .errors import Invalid
 from .values import DicomJson, all_texts, name_words, normalize_person_name, normalize_text
 from .workitem import START, TRANSACTION_UID

@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from dicomweb_wire.tags import keyword_of
 
 from . import errors, feed, folders, orders, output, pixels, tags
 from .client import DicomWebClient, ServiceError, UploadSummary, find_dicom_files
@@ -298,13 +300,6 @@ async def _search(client: DicomWebClient, arguments: argparse.Namespace, console
     rows = [output.keyword_row(result, columns) for result in results]
     output.show(arguments, rows, columns, f"{len(results)} {arguments.level}", raw=results)
     return 0
-
-
-def keyword_of(name: str) -> str | None:
-    """A keyword (case-sensitive) or 8-hex-digit tag, as its data dictionary keyword; None if it is neither."""
-    if len(name) == 8 and all(c in "0123456789abcdefABCDEF" for c in name):
-        return keyword_for_tag(int(name, 16)) or None
-    return name if tag_for_keyword(name) is not None else None
 
 
 async def _retrieve(client: DicomWebClient, arguments: argparse.Namespace, console: Console) -> int:

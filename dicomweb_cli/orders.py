@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.datadict import keyword_for_tag
 from pydicom.uid import generate_uid
 from rich.console import Console
+
+from dicomweb_wire.tags import hex_tag
 
 from . import output
 from .client import DicomWebClient, ServiceError
@@ -209,12 +211,10 @@ def _encode(params: list[tuple[str, str]]) -> str:
 
 
 def _tag(name: str) -> str:
-    if len(name) == 8 and all(c in "0123456789abcdefABCDEF" for c in name):
-        return name.upper()
-    tag = tag_for_keyword(name)
+    tag = hex_tag(name)
     if tag is None:
         raise ServiceError(f"'{name}' is not a DICOM keyword or 8-hex-digit tag")
-    return f"{tag:08X}"
+    return tag
 
 
 # ---- the `dicomweb order` commands ----

@@ -21,6 +21,8 @@ from pydicom.datadict import keyword_for_tag
 from rich.console import Console
 from rich.table import Table
 
+from dicomweb_wire.tags import is_hex_tag
+
 from .errors import ServiceError
 
 FORMATS = ("table", "json", "jsonc", "tsv", "csv")
@@ -170,4 +172,4 @@ def _plain_value(value: Any) -> Any:
 
 def element_like(value: dict) -> bool:
     """A sequence item (keys are 8-hex-digit tags) rather than a person name (Alphabetic, Ideographic, ...)."""
-    return all(len(key) == 8 and all(c in "0123456789abcdefABCDEF" for c in key) for key in value)
+    return all(is_hex_tag(key) for key in value)

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qsl
 
-from dicom.attributes import ATTRIBUTES, BY_KEYWORD, Attribute, Level, is_range_vr, keyword_of, tag_of
+from dicom.attributes import ATTRIBUTES, BY_KEYWORD, Attribute, Level, is_range_vr, tag_of
 from dicom.errors import Invalid
 from dicom.values import whole_number
+from dicomweb_wire.tags import keyword_of
 from dicomweb_wire.uids import is_valid_uid
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 200
