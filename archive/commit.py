@@ -90,10 +90,14 @@ class Prepared:
     written: set[Key]
     at: float = field(default_factory=time.monotonic)
 
+    def fresh(self) -> bool:
+        """Its pointers surely still exist: past PREPARED_FOR, a search may have dropped them as stale
+        (lookup.STALE_POINTER_AGE)."""
+        return time.monotonic() - self.at < PREPARED_FOR.total_seconds()
+
     def serves(self, group: list[Commit]) -> bool:
-        # Past PREPARED_FOR, a search may have dropped its pointers as stale (lookup.STALE_POINTER_AGE).
-        fresh = time.monotonic() - self.at < PREPARED_FOR.total_seconds()
-        return fresh and len(group) == 1 and group[0].key == self.key
+        """Its reads are the group's own first reads: the group is that one instance."""
+        return self.fresh() and len(group) == 1 and group[0].key == self.key
 
 
 PREPARED_FOR = STALE_POINTER_AGE / 3
@@ -124,10 +128,8 @@ async def commit_instances(
 ) -> None:
     """Make stored blobs visible; each commit's outcome is set on it (error None when committed)."""
     for group in _groups(commits):
-        # The prepared stamp is the study's creation time if it is new: its listing pointer already names it.
         same_study = prepared is not None and prepared.study == group[0].item.study_uid
-        updated = prepared.updated if same_study else now_stamp()
-        await _commit_group(storage, group, upsert, prepared if prepared and prepared.serves(group) else None, updated)
+        await _commit_group(storage, group, upsert, prepared if same_study else None)
 
 
 def _groups(commits: list[Commit]) -> Iterator[list[Commit]]:
@@ -162,22 +164,22 @@ async def _extended() -> Extended:
     return {level: await extended_tags.indexed_at(level) for level in Level}
 
 
-async def _commit_group(
-    storage: Storage, group: list[Commit], upsert: bool, prepared: Prepared | None, updated: str
-) -> None:
-    """The SOP check, the extended tags and the first read of the rows go together (or were `prepared`);
-    a conflict reads the rows again. Every attempt uses the one `updated` stamp, so a new study's listing
-    pointer written by one attempt still names its creation after a retry."""
+async def _commit_group(storage: Storage, group: list[Commit], upsert: bool, ahead: Prepared | None) -> None:
+    """The SOP check, the extended tags and the first read of the rows go together (or were done `ahead`, for
+    this study); a conflict reads the rows again. Every attempt uses one `updated` stamp, the one ahead if any,
+    so a new study's listing pointer, written ahead or by an earlier attempt, names its creation."""
     study = group[0].item.study_uid
-    if prepared is None:
+    updated = ahead.updated if ahead else now_stamp()
+    written = ahead.written if ahead and ahead.fresh() else set()  # pointers that exist: not written again
+    if ahead is not None and ahead.serves(group):
+        elsewhere = {ahead.key[1]: ahead.elsewhere} if ahead.elsewhere else {}
+        extended, first_read = ahead.extended, ahead.partition
+    else:
         elsewhere, extended, first_read = await asyncio.gather(
             _stored_elsewhere(storage, study, [c.item for c in group]),
             _extended(),
             read_rows_for_commit(storage, study, [c.key for c in group]),
         )
-    else:
-        elsewhere = {prepared.key[1]: prepared.elsewhere} if prepared.elsewhere else {}
-        extended, first_read = prepared.extended, prepared.partition
     for commit in group:
         if commit.item.sop_uid in elsewhere:
             commit.error = elsewhere[commit.item.sop_uid]
@@ -209,9 +211,8 @@ async def _commit_group(
         await asyncio.gather(
             *(add_items(storage, c.entry, [Item(study, *c.key, existing[c.key].version)]) for c in replacing)
         )
-        ahead = prepared if number == 0 and prepared is not None else None
         operations, pointers = _group_changes(study, live, partition, extended, updated)
-        await write_pointers(storage, [key for key in pointers if not ahead or key not in ahead.written])
+        await write_pointers(storage, [key for key in pointers if key not in written])
         try:
             await submit(storage.studies, operations)
         except Conflict:
